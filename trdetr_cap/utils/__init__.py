@@ -1,0 +1,1 @@
+"""Small shared helpers (numpy-only; importing this package never imports torch)."""
