@@ -1,0 +1,1 @@
+"""Training and evaluation engine: the epoch loop, checkpoints, post-processing and the training CLI."""

@@ -1,0 +1,105 @@
+"""Plain-dict checkpoints (state dicts, resolved config, RNG states), loadable with ``torch.load(weights_only=True)``.
+
+A checkpoint holds everything ``--resume`` needs to continue a run bit-for-bit on the same hardware: model, optimizer
+and scheduler states, the 0-based epoch just finished, the model-selection state (best score, early-stopping count)
+and the python / numpy / torch / CUDA RNG states at the moment it was written. Nothing is pickled beyond plain
+containers, numbers, strings and tensors (the original pickled an argparse Namespace; reference §8.11).
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from trdetr_cap.utils.io import atomic_write_bytes
+
+CHECKPOINT_FORMAT = 1
+
+
+def capture_rng_state() -> dict[str, Any]:
+    """All RNG states as plain data (numpy's key array becomes a uint32 tensor)."""
+    np_state = np.random.get_state(legacy=False)
+    state: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": {
+            "bit_generator": np_state["bit_generator"],
+            "key": torch.from_numpy(np_state["state"]["key"].astype(np.int64)),
+            "pos": int(np_state["state"]["pos"]),
+            "has_gauss": int(np_state["has_gauss"]),
+            "gauss": float(np_state["gauss"]),
+        },
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state: dict[str, Any]) -> None:
+    """Inverse of :func:`capture_rng_state`."""
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    np_state = state["numpy"]
+    np.random.set_state({
+        "bit_generator": np_state["bit_generator"],
+        "state": {"key": np_state["key"].numpy().astype(np.uint32), "pos": np_state["pos"]},
+        "has_gauss": np_state["has_gauss"],
+        "gauss": np_state["gauss"],
+    })
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    """The bare model inside a DistributedDataParallel wrapper (or the model itself)."""
+    return model.module if hasattr(model, "module") else model
+
+
+def save_checkpoint(
+    path: str | Path,
+    *,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer | None,
+    lr_scheduler: Any | None,
+    epoch: int,
+    config: dict[str, Any],
+    train_state: dict[str, Any] | None = None,
+) -> None:
+    """Atomically write a checkpoint dict.
+
+    Args:
+        epoch: 0-based index of the last finished epoch.
+        config: the resolved config as plain data (``Config.to_dict()``).
+        train_state: model-selection bookkeeping, e.g. ``{"best_score", "best_epoch", "es_cnt"}`` (numbers only).
+    """
+    ckpt = {
+        "format": CHECKPOINT_FORMAT,
+        "model": unwrap(model).state_dict(),
+        "optimizer": optimizer.state_dict() if optimizer is not None else None,
+        "lr_scheduler": lr_scheduler.state_dict() if lr_scheduler is not None else None,
+        "epoch": int(epoch),
+        "config": config,
+        "train_state": dict(train_state or {}),
+        "rng": capture_rng_state(),
+    }
+    atomic_write_bytes(path, lambda f: torch.save(ckpt, f))
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint with ``weights_only=True``; a missing or foreign file raises naming the path."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # noqa: BLE001 - torch raises many types for a corrupt or foreign file
+        raise ValueError(f"{path}: not a readable trdetr_cap checkpoint ({type(e).__name__}: {e})") from None
+    missing = [k for k in ("model", "config", "epoch") if k not in ckpt]
+    if missing:
+        raise ValueError(f"{path}: not a trdetr_cap checkpoint (missing keys: {', '.join(missing)})")
+    return ckpt

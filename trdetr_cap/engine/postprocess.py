@@ -1,0 +1,103 @@
+"""Model outputs -> submission rows (reference §5).
+
+Faithful defaults reproduce the original: score = softmax foreground (index 0), windows = cxw -> (st, ed) scaled by the
+video's ``duration``, all queries kept and sorted by score, endpoints clamped to [0, 150] and rounded to multiples of
+the clip length (round half to even), scores rounded to 4 decimals, saliency cast to fp16 and cut to the valid length,
+no NMS. Clip length, the clamp range, the span scale and NMS are configurable so Charades-STA and longer videos work.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from trdetr_cap.config import PostprocessConfig
+from trdetr_cap.spans import span_cxw_to_xx
+
+
+def hull_iou(a: list[float], b: list[float]) -> float:
+    """Overlap of two [st, ed] windows over their hull (the original NMS "IoU"; equals IoU when they overlap)."""
+    inter = max(0.0, min(a[1], b[1]) - max(a[0], b[0]))
+    hull = max(a[1], b[1]) - min(a[0], b[0])
+    return inter / hull if hull > 0 else 0.0
+
+
+def temporal_nms(windows: list[list[float]], nms_thd: float, max_after_nms: int) -> list[list[float]]:
+    """Greedy NMS over [st, ed, score] rows: keep the best, drop rows whose hull-IoU with it exceeds ``nms_thd``."""
+    remaining = sorted(windows, key=lambda w: w[2], reverse=True)
+    kept: list[list[float]] = []
+    while remaining and len(kept) < max_after_nms:
+        best = remaining.pop(0)
+        kept.append(best)
+        remaining = [w for w in remaining if hull_iou(best, w) <= nms_thd]
+    return kept
+
+
+def span_scales(meta: list[dict[str, Any]], span_scale: str, clip_len: float) -> torch.Tensor:
+    """Seconds per unit of normalised span for each sample, (B,): ``duration`` (original) or ``feat_len * clip_len``."""
+    if span_scale == "duration":
+        return torch.tensor([float(m["duration"]) for m in meta], dtype=torch.float32)
+    if span_scale == "feat_len":
+        return torch.tensor([float(m["feat_len"]) * clip_len for m in meta], dtype=torch.float32)
+    raise ValueError(f"post.span_scale must be 'duration' or 'feat_len', got {span_scale!r}")
+
+
+def windows_in_seconds(
+    pred_spans: torch.Tensor, meta: list[dict[str, Any]], post_cfg: PostprocessConfig, clip_len: float
+) -> torch.Tensor:
+    """(B, Nq, 2) cxw in [0, 1] -> (B, Nq, 2) [st, ed] seconds, clamped and (optionally) rounded to clip multiples.
+
+    The original rounds to 4 decimals before clamping/rounding; that step is kept so the rounding ties match.
+    """
+    windows = span_cxw_to_xx(pred_spans.float()) * span_scales(meta, post_cfg.span_scale, clip_len)[:, None, None]
+    windows = windows.round(decimals=4)
+    if post_cfg.max_duration > 0:
+        upper = torch.full((len(meta), 1, 1), post_cfg.max_duration)
+    else:
+        upper = torch.tensor([float(m["duration"]) for m in meta])[:, None, None]
+    windows = windows.clamp(min=0).minimum(upper)
+    if post_cfg.round_to_clip:
+        windows = torch.round(windows / clip_len) * clip_len  # torch.round: half to even, as the original
+    return windows
+
+
+def outputs_to_submission(
+    outputs: dict[str, Any], meta: list[dict[str, Any]], post_cfg: PostprocessConfig, clip_len: float
+) -> list[dict[str, Any]]:
+    """Turn one batch of model outputs into submission rows.
+
+    Args:
+        outputs: the model's dict; uses ``pred_logits`` (B, Nq, 2), ``pred_spans`` (B, Nq, 2) cxw,
+            ``saliency_scores`` (B, Lv) and ``video_mask`` (B, Lv).
+        meta: per-sample dicts with ``qid, query, vid, duration`` (and ``feat_len`` for ``span_scale=feat_len``).
+        post_cfg: clamp range, rounding, span scale and NMS settings.
+        clip_len: seconds per feature row.
+    Returns:
+        rows ``{qid, query, vid, pred_relevant_windows: [[st, ed, score], ...] (best first),
+        pred_saliency_scores: [one float per valid clip]}``.
+    """
+    # One device->host copy per tensor: no per-sample syncs.
+    scores = F.softmax(outputs["pred_logits"].float(), dim=-1)[..., 0].cpu()  # (B, Nq)
+    order = torch.sort(scores, dim=1, descending=True, stable=True).indices
+    scores = scores.gather(1, order)
+    windows = windows_in_seconds(outputs["pred_spans"].detach().cpu(), meta, post_cfg, clip_len)
+    windows = windows.gather(1, order[..., None].expand(-1, -1, 2))
+    saliency = outputs["saliency_scores"].detach().half().cpu().tolist()  # fp16, as the original writes it
+    valid_lens = outputs["video_mask"].detach().sum(1).long().cpu().tolist()
+
+    rows = []
+    for i, m in enumerate(meta):
+        pairs = zip(windows[i].tolist(), scores[i].tolist(), strict=True)
+        preds = [[round(st, 4), round(ed, 4), round(sc, 4)] for (st, ed), sc in pairs]
+        if post_cfg.nms_thd >= 0:
+            preds = temporal_nms(preds[: post_cfg.max_before_nms], post_cfg.nms_thd, post_cfg.max_after_nms)
+        rows.append({
+            "qid": m["qid"],
+            "query": m["query"],
+            "vid": m["vid"],
+            "pred_relevant_windows": preds,
+            "pred_saliency_scores": saliency[i][: valid_lens[i]],
+        })
+    return rows
