@@ -1,0 +1,142 @@
+"""One training epoch and one evaluation pass (the DETR ``engine.py`` split).
+
+Losses are accumulated on the device and read back once per epoch, so the loop adds no host syncs of its own beyond
+the per-step finiteness check (the Hungarian matcher already syncs every step).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from contextlib import nullcontext
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from trdetr_cap.config import PostprocessConfig
+from trdetr_cap.data import move_to_device
+from trdetr_cap.engine.postprocess import outputs_to_submission
+
+
+class NonFiniteLossError(RuntimeError):
+    """The training loss became NaN or infinite; the message lists every loss term of the offending step."""
+
+
+def autocast_context(device: torch.device, amp: bool):
+    """bf16 autocast on CUDA when ``amp`` (no grad scaler needed for bf16); a no-op elsewhere."""
+    if amp and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return nullcontext()
+
+
+def _to_float32(obj: Any) -> Any:
+    """Cast floating tensors in a (nested) output dict to fp32, so the losses never run in bf16."""
+    if torch.is_tensor(obj):
+        return obj.float() if obj.is_floating_point() else obj
+    if isinstance(obj, dict):
+        return {k: _to_float32(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_to_float32(v) for v in obj]
+    return obj
+
+
+def weighted_losses(losses: dict[str, torch.Tensor], weight_dict: dict[str, float]) -> dict[str, torch.Tensor]:
+    """Weighted terms (the ones that enter the objective) plus logged-only values unweighted, plus ``loss_overall``."""
+    logged = {k: v * weight_dict[k] if k in weight_dict else v for k, v in losses.items()}
+    logged["loss_overall"] = sum(losses[k] * weight_dict[k] for k in weight_dict if k in losses)
+    return logged
+
+
+class LossMeter:
+    """Per-sample averages of each loss, kept on the device until :meth:`averages` (one sync per epoch)."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, torch.Tensor] = {}
+        self.count = 0
+
+    def update(self, losses: dict[str, torch.Tensor | float], n: int) -> None:
+        device = next((v.device for v in losses.values() if torch.is_tensor(v)), torch.device("cpu"))
+        for k, v in losses.items():
+            v = torch.as_tensor(v, device=device).detach().float() * n
+            self.sums[k] = self.sums[k] + v if k in self.sums else v
+        self.count += n
+
+    def averages(self) -> dict[str, float]:
+        if not self.sums:
+            return {}
+        keys = list(self.sums)
+        values = (torch.stack([self.sums[k] for k in keys]) / max(self.count, 1)).tolist()
+        return dict(zip(keys, values, strict=True))
+
+
+def train_one_epoch(
+    model: torch.nn.Module,
+    criterion: torch.nn.Module,
+    loader: Iterable[dict[str, Any]],
+    optimizer: torch.optim.Optimizer,
+    device: torch.device,
+    epoch: int,
+    grad_clip: float = 0.1,
+    amp: bool = True,
+    progress: bool = True,
+) -> dict[str, float]:
+    """One pass over ``loader``: forward, weighted loss sum, backward, grad-norm clip, step.
+
+    Returns per-sample averages of the weighted losses (``loss_overall`` included; logged-only values unweighted).
+    Raises :class:`NonFiniteLossError` before the optimizer step of a step whose total loss is NaN/inf.
+    """
+    model.train()
+    criterion.train()
+    weight_dict = criterion.weight_dict
+    meter = LossMeter()
+    bar = tqdm(loader, desc=f"train epoch {epoch + 1}", leave=False, disable=not progress, dynamic_ncols=True)
+    for step, batch in enumerate(bar):
+        batch = move_to_device(batch, device)
+        with autocast_context(device, amp):
+            outputs = model(**batch["inputs"])
+        losses = criterion(_to_float32(outputs), batch["targets"])
+        logged = weighted_losses(losses, weight_dict)
+        total = logged["loss_overall"]
+        if not torch.isfinite(total):
+            terms = ", ".join(f"{k}={float(v):.4g}" for k, v in losses.items())
+            raise NonFiniteLossError(f"non-finite loss at epoch {epoch + 1}, step {step + 1}: {terms}")
+        optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        if grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        optimizer.step()
+        meter.update(logged, n=len(batch["meta"]))
+    return meter.averages()
+
+
+@torch.no_grad()
+def evaluate(
+    model: torch.nn.Module,
+    criterion: torch.nn.Module | None,
+    loader: Iterable[dict[str, Any]],
+    device: torch.device,
+    post_cfg: PostprocessConfig,
+    clip_len: float,
+    amp: bool = True,
+    progress: bool = True,
+) -> tuple[list[dict[str, Any]], dict[str, float]]:
+    """Run the model over ``loader`` and build submission rows (reference §5).
+
+    Returns (rows in loader order, per-sample averaged weighted eval losses; empty when ``criterion`` is None or the
+    split has no labels).
+    """
+    model.eval()
+    if criterion is not None:
+        criterion.eval()
+    rows: list[dict[str, Any]] = []
+    meter = LossMeter()
+    for batch in tqdm(loader, desc="evaluate", leave=False, disable=not progress, dynamic_ncols=True):
+        batch = move_to_device(batch, device)
+        with autocast_context(device, amp):
+            outputs = model(**batch["inputs"])
+        outputs = _to_float32(outputs)
+        rows.extend(outputs_to_submission(outputs, batch["meta"], post_cfg, clip_len))
+        if criterion is not None and batch.get("targets") is not None:
+            meter.update(weighted_losses(criterion(outputs, batch["targets"]), criterion.weight_dict),
+                         n=len(batch["meta"]))
+    return rows, meter.averages()

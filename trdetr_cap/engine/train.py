@@ -1,0 +1,356 @@
+"""``python -m trdetr_cap.train``: config -> data -> model -> epochs with evaluation, model selection and checkpoints.
+
+The run directory is exactly ``--results_dir`` and holds ``config.yaml`` (resolved, with inferred feature widths),
+``train.log``, ``tensorboard/``, ``model_latest.ckpt`` (every epoch), ``model_best.ckpt``, ``best_val_preds.jsonl``
+and ``best_val_metrics.json``. ``--resume DIR`` continues from ``DIR/model_latest.ckpt`` with ``DIR/config.yaml``
+(explicit flags still override it, e.g. a larger ``--n_epoch``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import math
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+from torch.utils.data import DataLoader, DistributedSampler
+
+from trdetr_cap.config import Config, add_config_arguments, config_from_args, from_dict, save_config
+from trdetr_cap.data import build_dataset, collate
+from trdetr_cap.engine.checkpoint import load_checkpoint, restore_rng_state, save_checkpoint, unwrap
+from trdetr_cap.engine.distributed import DistInfo, barrier, broadcast_flag, cleanup, init_distributed
+from trdetr_cap.engine.loop import NonFiniteLossError, evaluate, train_one_epoch
+from trdetr_cap.eval import evaluate as evaluate_metrics
+from trdetr_cap.models import build_model, count_parameters
+from trdetr_cap.utils.io import atomic_write_json, atomic_write_jsonl
+
+LOGGER_NAME = "trdetr_cap.train"
+
+
+# ----------------------------------------------------------------------------------------------------- configuration
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m trdetr_cap.train",
+        description="Train TR-DETR (optionally caption-guided). Every config field is a flag; see --config YAMLs.",
+    )
+    add_config_arguments(parser)
+    return parser
+
+
+def _explicit_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    names = {f.name for s in dataclasses.fields(Config) for f in dataclasses.fields(s.default_factory())}
+    return {k: v for k, v in vars(args).items() if k in names and v is not None}
+
+
+def apply_overrides(cfg: Config, overrides: dict[str, Any], source: str) -> Config:
+    """A new Config: ``cfg`` with flat ``{field: value}`` overrides (values coerced and checked by ``from_dict``)."""
+    data = cfg.to_dict()
+    for key, value in overrides.items():
+        section = next(s for s in data if key in data[s])
+        data[section][key] = value
+    return from_dict(data, source)
+
+
+def resolve_config(args: argparse.Namespace) -> Config:
+    """Defaults < ``--config`` < flags; with ``--resume DIR`` the run's own ``config.yaml`` replaces ``--config``."""
+    overrides = _explicit_overrides(args)
+    if not overrides.get("resume"):
+        return config_from_args(args)
+    run_dir = Path(overrides["resume"])
+    if args.config:
+        raise ValueError(f"--resume {run_dir} uses {run_dir / 'config.yaml'}; do not pass --config as well")
+    saved = run_dir / "config.yaml"
+    if not saved.is_file():
+        raise FileNotFoundError(f"--resume {run_dir}: no config.yaml there (not a run directory?)")
+    cfg = from_dict(yaml.safe_load(saved.read_text()), str(saved))
+    overrides["results_dir"] = str(run_dir)
+    return apply_overrides(cfg, overrides, f"{saved} + command line")
+
+
+def select_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"--device {name}: CUDA is not available on this machine")
+    return torch.device(name)
+
+
+def set_seed(seed: int, deterministic: bool) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if deterministic:
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+
+
+def infer_feature_dims(cfg: Config, dataset: Any) -> None:
+    """Fill widths left at 0 from ``dataset.feature_dims``; a non-zero width the data contradicts is an error."""
+    dims = dataset.feature_dims
+    fields = [("model", "v_feat_dim"), ("model", "t_feat_dim")]
+    if cfg.data.cap_feat_path:
+        fields.append(("caption", "cap_feat_dim"))
+    for section, name in fields:
+        have, want = int(dims.get(name, 0)), getattr(getattr(cfg, section), name)
+        if want == 0:
+            setattr(getattr(cfg, section), name, have)
+        elif have and want != have:
+            raise ValueError(f"config {section}.{name}={want}, but the features have width {have} "
+                             f"(set {name}: 0 to infer it from the data)")
+
+
+def selection_key(cfg: Config) -> str:
+    """The val metric used for model selection (reference §4): TVSum's top-5 mAP, else MR-full-mAP."""
+    return "mAP" if cfg.data.dataset == "tvsum" else "MR-full-mAP"
+
+
+# ------------------------------------------------------------------------------------------------------------ logging
+def setup_logger(log_path: Path | None) -> logging.Logger:
+    """Logger writing to stderr and (main process) to ``log_path``, appended so a resumed run keeps its history."""
+    logger = logging.getLogger(LOGGER_NAME)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    close_logger(logger)
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S")
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_path is not None:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(log_path, encoding="utf-8"))
+    for h in handlers:
+        h.setFormatter(fmt)
+        logger.addHandler(h)
+    return logger
+
+
+def close_logger(logger: logging.Logger) -> None:
+    for h in list(logger.handlers):
+        h.close()
+        logger.removeHandler(h)
+
+
+def _fmt(values: dict[str, float]) -> str:
+    return " ".join(f"{k} {v:.4f}" for k, v in values.items())
+
+
+# --------------------------------------------------------------------------------------------------------------- run
+@dataclasses.dataclass
+class RunState:
+    """Model-selection bookkeeping saved in every checkpoint."""
+
+    best_score: float = -math.inf
+    best_epoch: int = -1
+    es_cnt: int = 0
+
+
+def _loaders(cfg: Config, train_set, val_set, info: DistInfo, device: torch.device):
+    pin = device.type == "cuda"
+    workers = cfg.data.num_workers
+    sampler = DistributedSampler(train_set, shuffle=True, seed=cfg.train.seed) if info.enabled else None
+    train_loader = DataLoader(train_set, batch_size=cfg.train.bsz, shuffle=sampler is None, sampler=sampler,
+                              collate_fn=collate, num_workers=workers, pin_memory=pin,
+                              persistent_workers=workers > 0)
+    val_loader = None
+    if val_set is not None:
+        val_loader = DataLoader(val_set, batch_size=cfg.train.eval_bsz, shuffle=False, collate_fn=collate,
+                                num_workers=workers, pin_memory=pin, persistent_workers=workers > 0)
+    return train_loader, val_loader, sampler
+
+
+def _ground_truth(dataset: Any) -> list[dict[str, Any]]:
+    """The annotation rows the evaluator scores against (the dataset's own, after any domain filtering)."""
+    return dataset.annotations
+
+
+def train(cfg: Config, stop_after_epochs: int | None = None) -> dict[str, Any] | None:
+    """Train with ``cfg``; returns the best val metrics (None when the split is unlabelled or training was stopped).
+
+    ``stop_after_epochs`` ends the session after that many epochs exactly as if the process were killed right after
+    writing ``model_latest.ckpt`` (used to test ``--resume``).
+    """
+    device = select_device(cfg.train.device)
+    info = init_distributed(device.type)
+    if info.enabled and device.type == "cuda":
+        device = torch.device("cuda", info.local_rank)
+    run_dir = Path(cfg.train.results_dir)
+    logger = setup_logger(run_dir / "train.log" if info.is_main else None)
+    try:
+        return _run(cfg, device, info, run_dir, logger, stop_after_epochs)
+    finally:
+        close_logger(logger)
+        cleanup(info)
+
+
+def _run(cfg: Config, device: torch.device, info: DistInfo, run_dir: Path, logger: logging.Logger,
+         stop_after_epochs: int | None) -> dict[str, Any] | None:
+    resuming = bool(cfg.train.resume)
+    set_seed(cfg.train.seed + info.rank, cfg.train.deterministic)
+    if device.type == "cpu" and info.is_main:
+        logger.info("device cpu, %d torch threads", torch.get_num_threads())
+    train_set = build_dataset(cfg, "train")
+    val_set = build_dataset(cfg, "val") if cfg.data.eval_path else None
+    infer_feature_dims(cfg, train_set)
+
+    model, criterion = build_model(cfg)
+    model.to(device)
+    criterion.to(device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=cfg.train.lr, weight_decay=cfg.train.wd)
+    lr_scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.train.lr_drop)
+    state, start_epoch, ckpt = RunState(), 0, None
+    if resuming:
+        ckpt = load_checkpoint(run_dir / "model_latest.ckpt")  # on CPU: RNG states must stay CPU tensors
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        lr_scheduler.load_state_dict(ckpt["lr_scheduler"])
+        state = RunState(**ckpt["train_state"])
+        start_epoch = ckpt["epoch"] + 1
+        _apply_resume_flags(cfg, ckpt["config"], optimizer, lr_scheduler)
+    if info.is_main:
+        save_config(cfg, run_dir / "config.yaml")
+        logger.info("%s run %s: %s parameters, %d train / %d val queries, epochs %d..%d, device %s x%d",
+                    "resuming" if resuming else "starting", run_dir, f"{count_parameters(model):,}",
+                    len(train_set), len(val_set) if val_set is not None else 0, start_epoch + 1,
+                    cfg.train.n_epoch, device, info.world_size)
+
+    if info.enabled:
+        ids = [info.local_rank] if device.type == "cuda" else None
+        # the never-used text position embedding (kept for the faithful parameter count) gets no gradient
+        model = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids, find_unused_parameters=True)
+    train_loader, val_loader, sampler = _loaders(cfg, train_set, val_set, info, device)
+    gt_rows = _ground_truth(val_set) if val_set is not None else None
+    writer = _tensorboard(cfg, run_dir, start_epoch) if info.is_main else None
+    if ckpt is not None:
+        restore_rng_state(ckpt["rng"])  # last: building the model and loaders above must not shift the streams
+
+    for epoch in range(start_epoch, cfg.train.n_epoch):
+        if sampler is not None:
+            sampler.set_epoch(epoch)
+        tic = time.perf_counter()
+        try:
+            losses = train_one_epoch(model, criterion, train_loader, optimizer, device, epoch,
+                                     cfg.train.grad_clip, cfg.train.amp, progress=info.is_main)
+        except NonFiniteLossError as e:
+            last = run_dir / "model_latest.ckpt"
+            kept = f"the last good checkpoint is {last} (epoch {epoch})" if last.is_file() else "no checkpoint was kept"
+            logger.error("%s. Stopping; %s.", e, kept)
+            raise
+        lr = optimizer.param_groups[0]["lr"]
+        lr_scheduler.step()
+        if info.is_main:
+            logger.info("epoch %d/%d (%.1f s) lr %.2e | %s", epoch + 1, cfg.train.n_epoch,
+                        time.perf_counter() - tic, lr, _fmt(losses))
+            writer.add_scalar("Train/lr", lr, epoch + 1)
+            for k, v in losses.items():
+                writer.add_scalar(f"Train/{k}", v, epoch + 1)
+        stop = False
+        last_epoch = epoch + 1 == cfg.train.n_epoch
+        if info.is_main and val_loader is not None and ((epoch + 1) % cfg.train.eval_epoch_interval == 0 or last_epoch):
+            stop = _evaluate_and_select(cfg, model, criterion, optimizer, lr_scheduler, val_loader, gt_rows,
+                                        device, epoch, state, run_dir, logger, writer)
+        if info.is_main:
+            save_checkpoint(run_dir / "model_latest.ckpt", model=model, optimizer=optimizer,
+                            lr_scheduler=lr_scheduler, epoch=epoch, config=cfg.to_dict(),
+                            train_state=dataclasses.asdict(state))
+        stop = broadcast_flag(stop, info)
+        if stop:
+            logger.info("early stopping: %d evaluations without improvement", state.es_cnt)
+            break
+        if stop_after_epochs is not None and epoch + 1 - start_epoch >= stop_after_epochs:
+            barrier(info)
+            if writer is not None:
+                writer.close()
+            return None
+    if writer is not None:
+        writer.close()
+    barrier(info)
+    return _report_best(run_dir, state, logger) if info.is_main else None
+
+
+def _apply_resume_flags(cfg: Config, saved: dict[str, Any], optimizer, lr_scheduler) -> None:
+    """Flags given at resume time (--lr, --wd, --lr_drop) win over the hyper-parameters restored with the states."""
+    scale = cfg.train.lr / saved["train"]["lr"]
+    for group in optimizer.param_groups:
+        group["lr"] *= scale
+        group["initial_lr"] *= scale
+        group["weight_decay"] = cfg.train.wd
+    lr_scheduler.base_lrs = [lr * scale for lr in lr_scheduler.base_lrs]
+    lr_scheduler.step_size = cfg.train.lr_drop
+
+
+def _tensorboard(cfg: Config, run_dir: Path, start_epoch: int):
+    from torch.utils.tensorboard import SummaryWriter  # imported late: tensorboard is slow to import
+
+    writer = SummaryWriter(log_dir=str(run_dir / "tensorboard"), purge_step=start_epoch + 1 if start_epoch else None)
+    if not start_epoch:
+        writer.add_text("hyperparameters", "```\n" + yaml.safe_dump(cfg.to_dict(), sort_keys=False) + "```")
+    return writer
+
+
+def _evaluate_and_select(cfg, model, criterion, optimizer, lr_scheduler, val_loader, gt_rows, device, epoch,
+                         state: RunState, run_dir: Path, logger: logging.Logger, writer) -> bool:
+    """Evaluate on val, log, keep the best (preds, metrics, checkpoint); returns True when early stopping fires."""
+    tic = time.perf_counter()
+    rows, eval_losses = evaluate(unwrap(model), criterion, val_loader, device, cfg.post, cfg.data.clip_len,
+                                 cfg.train.amp, progress=False)
+    metrics = evaluate_metrics(rows, gt_rows, dataset=cfg.data.dataset)
+    brief = metrics["brief"]
+    score = float(brief[selection_key(cfg)])
+    logger.info("eval epoch %d (%.1f s) | %s", epoch + 1, time.perf_counter() - tic, json.dumps(brief))
+    for k, v in {**eval_losses, **brief}.items():
+        writer.add_scalar(f"Eval/{k}", v, epoch + 1)
+    if score > state.best_score:
+        state.best_score, state.best_epoch, state.es_cnt = score, epoch, 0
+        atomic_write_jsonl(run_dir / "best_val_preds.jsonl", rows)
+        atomic_write_json(run_dir / "best_val_metrics.json", metrics)
+        save_checkpoint(run_dir / "model_best.ckpt", model=model, optimizer=optimizer, lr_scheduler=lr_scheduler,
+                        epoch=epoch, config=cfg.to_dict(), train_state=dataclasses.asdict(state))
+        logger.info("new best %s %.2f at epoch %d", selection_key(cfg), score, epoch + 1)
+        return False
+    state.es_cnt += 1
+    return state.es_cnt > cfg.train.max_es_cnt
+
+
+def _report_best(run_dir: Path, state: RunState, logger: logging.Logger) -> dict[str, Any] | None:
+    path = run_dir / "best_val_metrics.json"
+    if not path.is_file():
+        logger.info("done (no labelled val split: no model selection)")
+        return None
+    metrics = json.loads(path.read_text())
+    logger.info("done. best epoch %d; val metrics: %s", state.best_epoch + 1, json.dumps(metrics["brief"]))
+    return metrics
+
+
+# ---------------------------------------------------------------------------------------------------------------- CLI
+def count_params_only(cfg: Config) -> int:
+    """Build the model (inferring unset widths from the training data) and return its parameter count."""
+    if cfg.model.v_feat_dim == 0 or cfg.model.t_feat_dim == 0:
+        infer_feature_dims(cfg, build_dataset(cfg, "train"))
+    model, _ = build_model(cfg)
+    return count_parameters(model)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        cfg = resolve_config(args)
+        if cfg.train.count_params:
+            print(f"params: {count_params_only(cfg)}")
+            return 0
+        metrics = train(cfg)
+    except NonFiniteLossError:
+        return 1
+    except (ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if metrics is not None:
+        print(json.dumps({"val": metrics["brief"], "results_dir": cfg.train.results_dir}, indent=2))
+    return 0
