@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _explicit_overrides(args: argparse.Namespace) -> dict[str, Any]:
+def explicit_overrides(args: argparse.Namespace) -> dict[str, Any]:
     names = {f.name for s in dataclasses.fields(Config) for f in dataclasses.fields(s.default_factory())}
     return {k: v for k, v in vars(args).items() if k in names and v is not None}
 
@@ -62,7 +62,7 @@ def apply_overrides(cfg: Config, overrides: dict[str, Any], source: str) -> Conf
 
 def resolve_config(args: argparse.Namespace) -> Config:
     """Defaults < ``--config`` < flags; with ``--resume DIR`` the run's own ``config.yaml`` replaces ``--config``."""
-    overrides = _explicit_overrides(args)
+    overrides = explicit_overrides(args)
     if not overrides.get("resume"):
         return config_from_args(args)
     run_dir = Path(overrides["resume"])
@@ -167,7 +167,7 @@ def _loaders(cfg: Config, train_set, val_set, info: DistInfo, device: torch.devi
 
 def _ground_truth(dataset: Any) -> list[dict[str, Any]]:
     """The annotation rows the evaluator scores against (the dataset's own, after any domain filtering)."""
-    return dataset.annotations
+    return dataset.records
 
 
 def train(cfg: Config, stop_after_epochs: int | None = None) -> dict[str, Any] | None:

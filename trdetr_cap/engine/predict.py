@@ -1,0 +1,78 @@
+"""``python -m trdetr_cap.predict CKPT SPLIT_JSONL [--out DIR] [config flags]``: run a checkpoint on a split.
+
+The checkpoint's own config decides features and post-processing; any config flag overrides it (e.g. feature paths
+on another machine, ``--nms_thd 0.7``, ``--clip_len``/``--max_duration`` for another dataset). Writes
+``{split}_preds.jsonl`` (submission rows) and, when the split is labelled, ``{split}_metrics.json`` (evaluator
+format) into ``--out`` (default: the checkpoint's directory).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from torch.utils.data import DataLoader
+
+from trdetr_cap.config import Config, add_config_arguments, from_dict
+from trdetr_cap.data import build_dataset, collate
+from trdetr_cap.engine.checkpoint import load_checkpoint
+from trdetr_cap.engine.loop import evaluate
+from trdetr_cap.engine.train import apply_overrides, explicit_overrides, select_device
+from trdetr_cap.eval import evaluate as evaluate_metrics
+from trdetr_cap.models import build_model
+from trdetr_cap.utils.io import atomic_write_json, atomic_write_jsonl
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m trdetr_cap.predict", description=__doc__.split("\n\n")[0])
+    parser.add_argument("checkpoint", help="a model_best.ckpt / model_latest.ckpt written by training")
+    parser.add_argument("split", help="annotation jsonl to run on (labelled or not)")
+    parser.add_argument("--out", default=None, help="output directory (default: the checkpoint's directory)")
+    add_config_arguments(parser)
+    return parser
+
+
+def predict(ckpt_path: str | Path, split_path: str | Path, out_dir: str | Path | None = None,
+            overrides: dict[str, Any] | None = None) -> tuple[Path, dict[str, Any] | None]:
+    """Run the checkpoint on ``split_path``; returns (submission path, metrics or None when unlabelled)."""
+    ckpt = load_checkpoint(ckpt_path)
+    cfg: Config = from_dict(ckpt["config"], f"{ckpt_path} (config)")
+    cfg = apply_overrides(cfg, dict(overrides or {}), f"{ckpt_path} (config) + command line")
+    device = select_device(cfg.train.device)
+    dataset = build_dataset(cfg, "eval", annotation_path=split_path)
+    model, _ = build_model(cfg)
+    model.load_state_dict(ckpt["model"])
+    model.to(device)
+    loader = DataLoader(dataset, batch_size=cfg.train.eval_bsz, shuffle=False, collate_fn=collate,
+                        num_workers=cfg.data.num_workers, pin_memory=device.type == "cuda")
+    rows, _ = evaluate(model, None, loader, device, cfg.post, cfg.data.clip_len, cfg.train.amp)
+
+    out_dir = Path(out_dir) if out_dir else Path(ckpt_path).parent
+    stem = Path(split_path).name.removesuffix(".jsonl")
+    sub_path = out_dir / f"{stem}_preds.jsonl"
+    atomic_write_jsonl(sub_path, rows)
+    metrics = None
+    if dataset.labelled:
+        metrics = evaluate_metrics(rows, dataset.records, dataset=cfg.data.dataset)
+        atomic_write_json(out_dir / f"{stem}_metrics.json", metrics)
+    return sub_path, metrics
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.config:
+        print("error: the checkpoint carries its config; override single fields with flags instead of --config",
+              file=sys.stderr)
+        return 2
+    try:
+        sub_path, metrics = predict(args.checkpoint, args.split, args.out, explicit_overrides(args))
+    except (ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {sub_path}")
+    if metrics is not None:
+        print(json.dumps(metrics["brief"], indent=2))
+    return 0
