@@ -1,0 +1,84 @@
+"""Frame sampling: the nearest frame by timestamp at odd frame rates, the last partial clip, unreadable files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from trdetr_cap.video.decode import (
+    VideoDecodeError,
+    clip_frame_times,
+    list_videos,
+    num_clips,
+    probe_video,
+    sample_frames,
+    slowfast_frame_times,
+)
+from trdetr_cap.video.synthetic import frame_level
+
+
+@pytest.mark.parametrize(
+    ("duration", "expected"),
+    [(150.0, 75), (150.04, 75), (151.0, 76), (150.4, 75), (150.5, 76), (1.0, 1), (0.2, 1), (5.28, 3)],
+)
+def test_num_clips_counts_a_tail_of_at_least_half_a_second(duration, expected):
+    assert num_clips(duration, 2.0, min_tail=0.5) == expected
+
+
+def test_slowfast_times_are_32_per_clip_at_30fps():
+    times = slowfast_frame_times(2, clip_len=2.0, fps=30.0, num_frames=32)
+    assert len(times) == 64
+    # 60 source positions per clip, 32 spread evenly: first 0, last 59 / 30 s, second clip offset by 2 s
+    assert times[0] == 0.0 and times[31] == pytest.approx(59 / 30) and times[32] == pytest.approx(2.0)
+    assert all(b >= a for a, b in zip(times, times[1:], strict=False))
+
+
+@pytest.mark.parametrize(("name", "fps", "n_frames"), [("v30.mp4", 30.0, 210), ("v25.mp4", 25.0, 132),
+                                                       ("v2997.mp4", 30000 / 1001, 93)])
+def test_sample_frames_picks_the_nearest_frame(video_dir, name, fps, n_frames):
+    path = video_dir / name
+    info = probe_video(path)
+    assert info.duration == pytest.approx(n_frames / fps, abs=1e-3)
+    times = [0.0, 0.49, 1.0, 1.99, 2.0, 3.03]
+    got = dict(sample_frames(path, times))
+    for k, t in enumerate(times):
+        expected_index = int(np.floor(t * fps + 0.5))  # nearest frame (frame i shown at i / fps)
+        assert got[k].shape == (64, 96, 3)
+        assert abs(float(got[k].mean()) - frame_level(expected_index)) <= 1.5, (name, t)
+
+
+def test_times_past_the_end_get_the_last_frame(video_dir):
+    path = video_dir / "v2997.mp4"  # 93 frames, 3.1 s: clips [0, 2) and the partial [2, 3.1)
+    n = num_clips(probe_video(path).duration)
+    assert n == 2
+    got = [f for _, f in sample_frames(path, clip_frame_times(n) + [50.0])]
+    assert len(got) == 3
+    assert abs(float(got[1].mean()) - frame_level(60)) <= 1.5  # frame at 2.0 s = index 59.94 -> 60
+    assert abs(float(got[2].mean()) - frame_level(92)) <= 1.5
+
+
+def test_transform_is_applied_once_per_decoded_frame(video_dir):
+    calls = []
+
+    def transform(frame):
+        calls.append(1)
+        return frame[:8, :8]
+
+    got = list(sample_frames(video_dir / "v30.mp4", [1.0, 1.0, 1.01, 2.0], transform=transform))
+    assert [f.shape for _, f in got] == [(8, 8, 3)] * 4
+    assert len(calls) == 2  # frames 30 and 60
+    assert got[0][1] is got[1][1] is got[2][1]
+
+
+def test_corrupt_and_missing_files_name_the_file(video_dir, tmp_path):
+    with pytest.raises(VideoDecodeError, match="broken.mp4"):
+        list(sample_frames(video_dir / "broken.mp4", [0.0]))
+    with pytest.raises(VideoDecodeError, match="nope.mp4: no such video file"):
+        probe_video(tmp_path / "nope.mp4")
+
+
+def test_list_videos_expands_dirs_and_lists(video_dir, tmp_path):
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"{video_dir / 'v25.mp4'}\n\n{video_dir / 'v30.mp4'}\n")
+    assert [p.name for p in list_videos([video_dir])] == ["broken.mp4", "v25.mp4", "v2997.mp4", "v30.mp4"]
+    assert [p.name for p in list_videos([listing])] == ["v25.mp4", "v30.mp4"]

@@ -1,0 +1,169 @@
+"""Frame sampling with PyAV (it ships its own FFmpeg): one pass over the stream, frames picked by timestamp.
+
+Time 0 is the first decoded frame. A video of ``duration`` seconds is cut into ``num_clips`` clips of ``clip_len``
+seconds (the 2 s grid of the released QVHighlights features); a trailing fragment of at least ``min_tail`` seconds
+makes a last, partial clip. For each requested time the decoder returns the frame whose timestamp is nearest, so any
+frame rate (25, 29.97, variable) maps onto the same grid. Requests past the last frame get the last frame.
+
+Two samplings are built on this:
+* CLIP: one frame per clip at ``i * clip_len`` (the frame ffmpeg's ``fps=0.5`` filter keeps, as the extractor behind
+  the released features did), see :func:`clip_frame_times`.
+* SlowFast: each clip resampled at 30 fps, ``num_frames`` (32) frames evenly spread over its 2 s, see
+  :func:`slowfast_frame_times`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".mpg", ".mpeg", ".flv")
+
+
+class VideoDecodeError(RuntimeError):
+    """A video that cannot be opened or decoded; the message names the file."""
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    path: str
+    duration: float  # seconds
+    fps: float  # average frame rate of the video stream
+    width: int
+    height: int
+
+
+def _open(path: str | Path) -> Any:
+    import av
+
+    path = Path(path)
+    if not path.is_file():
+        raise VideoDecodeError(f"{path}: no such video file")
+    try:
+        container = av.open(str(path))
+    except Exception as e:  # PyAV raises many FFmpegError subclasses; all mean "unreadable"
+        raise VideoDecodeError(f"{path}: cannot open video ({type(e).__name__}: {e})") from None
+    if not container.streams.video:
+        container.close()
+        raise VideoDecodeError(f"{path}: no video stream")
+    return container
+
+
+def probe_video(path: str | Path) -> VideoInfo:
+    """Duration, frame rate and size from the container metadata (no decoding unless the duration is missing)."""
+    container = _open(path)
+    try:
+        stream = container.streams.video[0]
+        fps = float(stream.average_rate) if stream.average_rate else 0.0
+        if stream.duration is not None and stream.time_base is not None:
+            duration = float(stream.duration * stream.time_base)
+        elif container.duration is not None:
+            duration = container.duration / 1_000_000  # AV_TIME_BASE
+        else:
+            duration = -1.0
+        width, height = stream.codec_context.width, stream.codec_context.height
+    finally:
+        container.close()
+    if duration <= 0:  # no usable metadata: count by decoding
+        times = [t for t, _ in _decoded_frames(path)]
+        step = 1.0 / fps if fps > 0 else (times[-1] - times[0]) / max(len(times) - 1, 1)
+        duration = times[-1] + step
+    return VideoInfo(str(path), duration, fps, width, height)
+
+
+def num_clips(duration: float, clip_len: float = 2.0, min_tail: float = 0.5) -> int:
+    """Number of ``clip_len`` clips covering ``duration`` s; a trailing fragment >= ``min_tail`` s counts as one."""
+    full = math.floor(duration / clip_len + 1e-6)
+    tail = duration - full * clip_len
+    return max(1, full + int(tail >= min_tail - 1e-6))
+
+
+def clip_frame_times(n_clips: int, clip_len: float = 2.0) -> list[float]:
+    """One time per clip, at the clip start: (n_clips,)."""
+    return [i * clip_len for i in range(n_clips)]
+
+
+def slowfast_frame_times(n_clips: int, clip_len: float = 2.0, fps: float = 30.0, num_frames: int = 32) -> list[float]:
+    """(n_clips * num_frames,) times: each clip resampled at ``fps`` then ``num_frames`` indices spread evenly."""
+    per_clip = max(int(round(clip_len * fps)), 1)  # 60 frames for a 2 s clip at 30 fps
+    idx = np.linspace(0, per_clip - 1, num_frames).round().astype(int)
+    return [i * clip_len + j / fps for i in range(n_clips) for j in idx]
+
+
+def _decoded_frames(path: str | Path) -> Iterator[tuple[float, Any]]:
+    """Yield (time in s from the first frame, av.VideoFrame) in presentation order; errors name the file."""
+    container = _open(path)
+    try:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        fps = float(stream.average_rate) if stream.average_rate else 30.0
+        origin = None
+        count = 0
+        try:
+            for frame in container.decode(stream):
+                t = frame.time if frame.time is not None else count / fps
+                origin = t if origin is None else origin
+                count += 1
+                yield t - origin, frame
+        except Exception as e:
+            raise VideoDecodeError(f"{path}: decoding failed after {count} frames ({type(e).__name__}: {e})") from None
+        if count == 0:
+            raise VideoDecodeError(f"{path}: the video stream has no decodable frames")
+    finally:
+        container.close()
+
+
+def sample_frames(
+    path: str | Path,
+    times: Sequence[float],
+    transform: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield ``(k, frame)`` for each requested time ``times[k]`` (non-decreasing) in order, in one decoding pass.
+
+    ``frame`` is the RGB frame (H, W, 3) uint8 nearest in time, passed through ``transform`` (applied once per decoded
+    frame even when several times pick it, so resizing early keeps memory small).
+    """
+    if any(b < a for a, b in zip(times, times[1:], strict=False)):
+        raise ValueError("sample_frames: times must be non-decreasing")
+    cache: dict[int, np.ndarray] = {}
+
+    def convert(key: int, frame: Any) -> np.ndarray:
+        if key not in cache:
+            for old in [c for c in cache if c < key - 1]:  # only the previous and current frames can be picked
+                del cache[old]
+            rgb = frame.to_ndarray(format="rgb24")
+            cache[key] = transform(rgb) if transform else rgb
+        return cache[key]
+
+    k, prev = 0, None  # prev = (time, index, frame)
+    for index, (t, frame) in enumerate(_decoded_frames(path)):
+        while k < len(times) and times[k] <= t:
+            if prev is not None and times[k] - prev[0] <= t - times[k]:
+                yield k, convert(prev[1], prev[2])
+            else:
+                yield k, convert(index, frame)
+            k += 1
+        if k == len(times):
+            return
+        prev = (t, index, frame)
+    while k < len(times):  # past the end of the stream (the last partial clip): the last frame
+        yield k, convert(prev[1], prev[2])
+        k += 1
+
+
+def list_videos(inputs: Sequence[str | Path]) -> list[Path]:
+    """Expand directories (their video files, sorted) and ``.txt`` lists (one path per line) into video paths."""
+    paths: list[Path] = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            paths += sorted(p for p in item.iterdir() if p.suffix.lower() in VIDEO_EXTENSIONS)
+        elif item.suffix == ".txt":
+            paths += [Path(line.strip()) for line in item.read_text().splitlines() if line.strip()]
+        else:
+            paths.append(item)
+    return paths
