@@ -88,6 +88,13 @@ class CaptionConfig:
     cap_prior_init: float = 0.0  # initial (learned) strength of the prior
     cap_align_loss_coef: float = 0.0  # (d) caption-clip alignment loss weight; 0 = off
     cap_dropout: float = 0.1  # drop whole caption rows in training so the model never relies on them blindly
+    # generating and embedding captions (python -m trdetr_cap.captions)
+    cap_prompt: str = "Describe what happens in this short video clip in one sentence."
+    cap_window: float = 2.0  # seconds of video each caption sees, centred on its clip
+    cap_stride: float = 2.0  # seconds between captions (2 = one caption per feature clip)
+    cap_frames: int = 2  # frames per window shown to the captioner, spread evenly over it
+    cap_max_new_tokens: int = 48
+    cap_text_encoder: str = "openai/clip-vit-base-patch32"  # embeds captions (CLIP text, projected pooled output)
 
 
 @dataclass
