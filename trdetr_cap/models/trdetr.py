@@ -1,0 +1,220 @@
+"""TR-DETR (reference §2): wires projections, query-guided refinement, T2V encoder, the shared encoder applied twice
+with HD2MR re-weighting, the anchor decoder, span / class heads and MR2HD saliency refinement.
+
+Shapes: B batch, Lv padded video length, Lt padded text length, D hidden size, Nq queries.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence
+
+from trdetr_cap.config import CaptionConfig, FixConfig, ModelConfig
+from trdetr_cap.models.caption_fusion import CaptionFusion, captions_enabled
+from trdetr_cap.models.layers import MLP, TextPositionEmbedding, VideoPositionEmbedding, build_input_projection
+from trdetr_cap.models.refinement import QueryGuidedRefinement
+from trdetr_cap.models.transformer import (
+    AnchorDecoder,
+    Encoder,
+    EncoderLayer,
+    T2VEncoder,
+    T2VEncoderLayer,
+    reset_transformer_parameters,
+)
+from trdetr_cap.spans import inverse_sigmoid, span_cxw_to_xx
+
+
+def top_span_xx(pred_logits: torch.Tensor, pred_spans: torch.Tensor) -> torch.Tensor:
+    """The span (start, end) of the query with the highest softmax foreground (index 0) probability -> (B, 2)."""
+    best = pred_logits.softmax(-1)[..., 0].argmax(dim=1)
+    return span_cxw_to_xx(pred_spans[torch.arange(len(best), device=best.device), best])
+
+
+def span_clip_range_faithful(span_xx: torch.Tensor, padded_len: int, clip_len: float) -> tuple[torch.Tensor,
+                                                                                                  torch.Tensor]:
+    """The original's clip slice ``[st : ed + 1]`` of each top span, with Python slicing semantics -> (start, count).
+
+    Indices are floor(xx * Lv) with the *padded* length (computed as the original: xx * Lv * clip_len / clip_len).
+    A negative start counts from the end, as ``tensor[i, st:ed + 1]`` does; an empty slice has count 0.
+    """
+    idx = torch.floor(span_xx * (padded_len * clip_len) / clip_len).long()
+
+    def python_slice_bound(i: torch.Tensor) -> torch.Tensor:
+        return torch.where(i < 0, (i + padded_len).clamp(min=0), i.clamp(max=padded_len))
+
+    start, stop = python_slice_bound(idx[:, 0]), python_slice_bound(idx[:, 1] + 1)
+    return start, (stop - start).clamp(min=0)
+
+
+def span_clip_range_fixed(span_xx: torch.Tensor, video_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Clip range of each top span in the sample's own length L, clamped to [0, L-1], never empty -> (start, count)."""
+    length = video_mask.sum(1).long()
+    idx = torch.floor(span_xx * length[:, None]).long()
+    last = (length - 1)[:, None]
+    idx = torch.minimum(idx.clamp(min=0), last)
+    return idx[:, 0], idx[:, 1] - idx[:, 0] + 1
+
+
+def gather_clip_range(features: torch.Tensor, start: torch.Tensor, count: torch.Tensor) -> torch.Tensor:
+    """Left-aligned copy of features[b, start_b : start_b + count_b], zero after count_b: (B, L, D) -> (B, L, D)."""
+    positions = torch.arange(features.shape[1], device=features.device)
+    source = (start[:, None] + positions).clamp(max=features.shape[1] - 1)
+    gathered = features.gather(1, source[..., None].expand(-1, -1, features.shape[2]))
+    return gathered * (positions < count[:, None])[..., None].to(features.dtype)
+
+
+class TRDETR(nn.Module):
+    """Joint moment retrieval + highlight detection. ``forward`` returns the reference §2.7 dict."""
+
+    def __init__(self, model_cfg: ModelConfig, fixes: FixConfig, caption_cfg: CaptionConfig, max_q_l: int,
+                 clip_len: float):
+        super().__init__()
+        mc = model_cfg
+        if mc.v_feat_dim <= 0:
+            raise ValueError("model.v_feat_dim must be set (> 0); training infers it from dataset.feature_dims")
+        if mc.hidden_dim % (2 * mc.nheads):
+            raise ValueError(f"hidden_dim {mc.hidden_dim} must be a multiple of 2 * nheads ({2 * mc.nheads})")
+        d = mc.hidden_dim
+        self.hidden_dim = d
+        self.clip_len = clip_len
+        self.aux_loss = mc.aux_loss
+        self.use_txt_pos = mc.use_txt_pos
+        self.fix_hd2mr_mask = fixes.fix_hd2mr_mask
+        self.fix_mr2hd_span = fixes.fix_mr2hd_span
+        cap_on = captions_enabled(caption_cfg)
+        concat_dim = caption_cfg.cap_feat_dim if cap_on and caption_cfg.cap_early_fusion == "concat" else 0
+
+        self.input_vid_proj = build_input_projection(mc.v_feat_dim + concat_dim, d, mc.n_input_proj,
+                                                     mc.input_dropout)
+        self.input_txt_proj = build_input_projection(mc.t_feat_dim, d, mc.n_input_proj, mc.input_dropout)
+        self.refinement = QueryGuidedRefinement(d, mc.dropout)
+        self.video_pos = VideoPositionEmbedding(d)
+        self.txt_pos = (TextPositionEmbedding(max_q_l, d, mc.input_dropout)
+                        if mc.keep_txt_pos_embed or mc.use_txt_pos else None)
+
+        self.t2v_encoder = T2VEncoder(T2VEncoderLayer(d, mc.nheads, mc.dim_feedforward, mc.dropout), mc.t2v_layers)
+        self.encoder = Encoder(EncoderLayer(d, mc.nheads, mc.dim_feedforward, mc.dropout), mc.enc_layers)
+        self.decoder = AnchorDecoder(d, mc.nheads, mc.dim_feedforward, mc.dropout, mc.dec_layers)
+        reset_transformer_parameters(self.t2v_encoder, self.encoder, self.decoder)
+
+        self.query_embed = nn.Embedding(mc.num_queries, 2)  # learned anchors (center, width) before sigmoid
+        self.class_embed = nn.Linear(d, 2)  # foreground = index 0
+        self.span_embed = MLP(d, d, 2, 3)
+        self.saliency_proj = nn.Linear(d, d)  # summed over outputs: an affine scalar head, shared by HD2MR / MR2HD
+        self.mr2hd_gru = nn.GRU(d, d, num_layers=1, batch_first=True)
+        # built last so that, for a fixed seed, every baseline parameter starts identical with captions on or off
+        self.caption_fusion = (CaptionFusion(caption_cfg, d, mc.nheads, mc.dim_feedforward, mc.dropout,
+                                             mc.input_dropout, mc.n_input_proj) if cap_on else None)
+
+    def saliency_head(self, memory: torch.Tensor) -> torch.Tensor:
+        """(B, Lv, D) -> (B, Lv): sum of saliency_proj outputs / sqrt(D)."""
+        return self.saliency_proj(memory).sum(-1) / math.sqrt(self.hidden_dim)
+
+    def forward(self, src_txt: torch.Tensor, src_txt_mask: torch.Tensor, src_vid: torch.Tensor,
+                src_vid_mask: torch.Tensor, src_cap: torch.Tensor | None = None,
+                src_cap_mask: torch.Tensor | None = None) -> dict:
+        """src_txt (B, Lt, Dt), src_vid (B, Lv, Dv), src_cap (B, Lv, Dc); masks (B, L*) float with 1 = valid."""
+        _check_text(src_txt, src_txt_mask)
+        captions = None
+        if self.caption_fusion is not None:
+            captions = self.caption_fusion.prepare(src_cap, src_cap_mask, src_vid_mask)
+            src_vid = self.caption_fusion.concat_early(src_vid, captions)
+        vid = self.input_vid_proj(src_vid)
+        txt = self.input_txt_proj(src_txt)
+        vid_nocap = vid
+        if captions is not None:
+            vid = self.caption_fusion.gate_early(vid, captions)
+        src_vid_ed, src_txt_ed = vid, txt  # pre-refinement projections: CTC, VTC and MR2HD read these
+
+        video_valid, text_valid = src_vid_mask.bool(), src_txt_mask.bool()
+        video_pad, text_pad = ~video_valid, ~text_valid
+        pos = self.video_pos(src_vid_mask).to(vid.dtype)
+        txt_pos = self.txt_pos(txt) if self.use_txt_pos else None  # the original's (odd) text "position"
+        x = self.refinement(vid, txt, src_vid_mask, src_txt_mask)
+        x = self.t2v_encoder(x, pos, txt, text_pad, txt_pos)
+        prior = None
+        if captions is not None:
+            x = self.caption_fusion.attend(x, pos, captions, txt, src_txt_mask)
+            prior = self.caption_fusion.similarity_prior(captions, txt, src_txt_mask)
+
+        memory = self.encoder(x, pos, video_pad)
+        memory = self.hd2mr(memory, x, pos, video_valid, prior)
+        hs, references = self.decoder(memory, video_pad, pos, self.query_embed.weight)
+
+        outputs_class = self.class_embed(hs)  # (n_dec, B, Nq, 2)
+        outputs_span = (self.span_embed(hs) + inverse_sigmoid(references)).sigmoid()  # (n_dec, B, Nq, 2) cxw
+        saliency = self.mr2hd(outputs_class[-1], outputs_span[-1], memory, src_vid_ed, src_vid_mask)
+        if prior is not None:
+            saliency = saliency + self.caption_fusion.prior.saliency_scale * prior
+
+        out = {
+            "pred_logits": outputs_class[-1],
+            "pred_spans": outputs_span[-1],
+            "saliency_scores": saliency,
+            "video_mask": src_vid_mask,
+            "txt_mask": src_txt_mask,  # not in §2.7: the criterion's CTC needs it
+        }
+        if self.aux_loss:
+            out["aux_outputs"] = [{"pred_logits": a, "pred_spans": b}
+                                  for a, b in zip(outputs_class[:-1], outputs_span[:-1], strict=True)]
+        out.update(src_txt_ed=src_txt_ed, src_vid_ed=src_vid_ed,
+                   src_vid_cls_ed=src_vid_ed.mean(1), src_txt_cls_ed=src_txt_ed.mean(1))  # means include padding
+        if captions is not None:
+            out.update(self.caption_fusion.extra_outputs(captions, vid_nocap, prior))
+        return out
+
+    def hd2mr(self, memory: torch.Tensor, t2v_video: torch.Tensor, pos: torch.Tensor, video_valid: torch.Tensor,
+              prior: torch.Tensor | None) -> torch.Tensor:
+        """Highlight-to-moment: re-weight the T2V video by softmax(saliency) and run the *same* encoder again.
+
+        memory M1, t2v_video x, video positions pos (B, Lv, D); video_valid (B, Lv) bool; prior (B, Lv) or None
+        -> M2 (B, Lv, D).
+        The original's softmax is unmasked (padded clips get weight); ``fix_hd2mr_mask`` masks them out.
+        """
+        scores = self.saliency_head(memory)
+        if prior is not None:
+            scores = scores + self.caption_fusion.prior.hd2mr_scale * prior
+        if self.fix_hd2mr_mask:
+            scores = scores.masked_fill(~video_valid, float("-inf"))
+        weights = scores.softmax(dim=-1)
+        return self.encoder(memory + weights[..., None] * t2v_video, pos, ~video_valid)
+
+    def mr2hd(self, pred_logits: torch.Tensor, pred_spans: torch.Tensor, memory: torch.Tensor,
+              src_vid_ed: torch.Tensor, video_mask: torch.Tensor) -> torch.Tensor:
+        """Moment-to-highlight saliency, vectorised over the batch.
+
+        The top-1 predicted span's pre-refinement clips (B, Lv, D) go through a GRU; its final state g (B, D) gives
+        w_t = <g, v_t>, and saliency = head(M2 * (1 + w_t)) -> (B, Lv). The discrete span choice has no gradient.
+        Faithful: slice of the padded length with Python slice semantics, right zero padding run through the GRU.
+        ``fix_mr2hd_span``: the sample's own length, clamped indices, a packed GRU (no trailing zeros).
+        """
+        span_xx = top_span_xx(pred_logits.detach(), pred_spans.detach())
+        if self.fix_mr2hd_span:
+            start, count = span_clip_range_fixed(span_xx, video_mask)
+        else:
+            start, count = span_clip_range_faithful(span_xx, src_vid_ed.shape[1], self.clip_len)
+        clips = gather_clip_range(src_vid_ed, start, count)
+        if self.fix_mr2hd_span:
+            packed = pack_padded_sequence(clips, count.cpu(), batch_first=True, enforce_sorted=False)
+            _, hidden = self.mr2hd_gru(packed)
+        else:
+            _, hidden = self.mr2hd_gru(clips)
+        weights = torch.einsum("bd,bld->bl", hidden[-1], src_vid_ed)  # raw dot product, unmasked, as the original
+        return self.saliency_head(memory * (1 + weights[..., None]))
+
+
+def _check_text(src_txt: torch.Tensor, src_txt_mask: torch.Tensor) -> None:
+    if src_txt.shape[1] == 0:
+        raise ValueError(f"empty text query: src_txt has shape {tuple(src_txt.shape)} (no tokens)")
+    empty = (src_txt_mask.sum(1) == 0).nonzero().flatten()
+    if len(empty):
+        raise ValueError(f"empty text query: batch rows {empty.tolist()} have no valid token in src_txt_mask")
+
+
+def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
+    """Number of parameters of ``model`` (all of them, or only those with requires_grad)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
