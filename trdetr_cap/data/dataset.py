@@ -1,0 +1,269 @@
+"""Moment-retrieval dataset and its collate function: files on disk -> padded batch (docs/contracts.md, "Batch").
+
+Per sample (reference §1.3): each video feature set is truncated to ``max_v_l`` rows, L2-normalised per row
+separately, cut to the sets' common length and concatenated; with audio, video and audio are cut to a shared length L.
+Text keeps ``max_q_l`` tokens, L2-normalised (TVSum text: neither). Caption rows (one per clip) are L2-normalised like
+text and aligned with the video rows (cut to L; a shorter caption sequence leaves masked zero rows). The processed
+arrays are computed once and cached when ``cfg.data.preload`` allows, else read on every access as the original.
+
+``collate`` assembles ``src_vid`` = [video, TEF, audio, TEF] along channels (TEF of clip i of L = [i/L, (i+1)/L]),
+zero-pads to the batch maxima and builds float masks (1 = valid).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from trdetr_cap.config import Config
+from trdetr_cap.data.annotations import filter_tvsum_domain, load_annotations
+from trdetr_cap.data.captions import CaptionFeatureStore
+from trdetr_cap.data.features import (
+    FeatureError,
+    FeatureStore,
+    Hdf5Store,
+    ProcessedFeatures,
+    l2_normalize,
+    open_store,
+    should_preload,
+)
+from trdetr_cap.data.labels import make_labels
+
+
+def _cache_dtype(stores: list[FeatureStore]) -> np.dtype:
+    """float16 when every source is a float16 packed store (nothing is lost by caching it so), else float32."""
+    if stores and all(isinstance(s, Hdf5Store) and s.dtype == np.float16 for s in stores):
+        return np.dtype(np.float16)
+    return np.dtype(np.float32)
+
+
+class MomentDataset(Dataset):
+    """One annotation file joined to its feature stores. ``self[i]`` -> dict(meta, video, audio, text, caption,
+    labels, use_tef); ``collate`` turns a list of those into the batch dict."""
+
+    def __init__(self, cfg: Config, annotation_path: str | Path, split: str):
+        d = cfg.data
+        self.cfg, self.split, self.dataset = cfg, split, d.dataset
+        self.records, self.labelled = load_annotations(annotation_path, d.dataset)
+        if d.dataset == "tvsum":
+            if not d.tvsum_domain:
+                raise ValueError("TVSum is trained per domain: set --tvsum_domain (BK BT DS FM GA MS PK PR VT VU)")
+            self.records = filter_tvsum_domain(self.records, d.tvsum_domain, annotation_path)
+        if not d.v_feat_dirs:
+            raise ValueError("no video features configured (--v_feat_dirs)")
+        if not d.t_feat_dir:
+            raise ValueError("no query features configured (--t_feat_dir)")
+
+        self.video_stores = [open_store(p, d.dataset, "video") for p in d.v_feat_dirs]
+        self.text_store = open_store(d.t_feat_dir, d.dataset, "text")
+        self.audio_store = open_store(d.a_feat_dir, d.dataset, "audio") if d.a_feat_dir else None
+        self.caption_store = CaptionFeatureStore(d.cap_feat_path) if d.cap_feat_path else None
+        if self.caption_store is not None and abs(self.caption_store.clip_len - d.clip_len) > 1e-6:
+            raise FeatureError(f"caption features {d.cap_feat_path} have clip_len {self.caption_store.clip_len}, "
+                               f"but the video features use clip_len {d.clip_len}")
+
+        vids = sorted({r["vid"] for r in self.records})
+        qids = sorted({str(r["qid"]) for r in self.records})
+        for store in self.video_stores:
+            store.check_keys(vids, "vid")
+        self.text_store.check_keys(qids, "qid")
+        if self.audio_store is not None:
+            self.audio_store.check_keys(vids, "vid (audio)")
+        if self.caption_store is not None:
+            self.caption_store.check_keys(vids, "vid")
+
+        self.video = ProcessedFeatures("video", self._compute_video, _cache_dtype(self.video_stores))
+        self.text = ProcessedFeatures("text", self._compute_text, _cache_dtype([self.text_store]))
+        self.audio = self.audio_store and ProcessedFeatures("audio", self._compute_audio,
+                                                            _cache_dtype([self.audio_store]))
+        self.caption = self.caption_store and ProcessedFeatures("caption", self._compute_caption,
+                                                                _cache_dtype([self.caption_store]))
+        self._dims = self._probe_dims(vids[0], qids[0])
+        if should_preload(d.preload, self._estimate_bytes(len(vids), len(qids))):
+            self.preload(vids, qids)
+
+    # ---- processing of one key (reference §1.3 steps 1-3) -------------------------------------------------------
+    def _compute_video(self, vid: str) -> np.ndarray:
+        d = self.cfg.data
+        parts = [store.read(vid, d.max_v_l) for store in self.video_stores]
+        if d.normalize_v:
+            parts = [l2_normalize(p) for p in parts]
+        length = min(len(p) for p in parts)  # some feature sets are a row longer than others
+        return np.concatenate([p[:length] for p in parts], axis=1)
+
+    def _compute_audio(self, vid: str) -> np.ndarray:
+        feat = self.audio_store.read(vid, self.cfg.data.max_v_l)
+        return l2_normalize(feat) if self.cfg.data.normalize_v else feat
+
+    def _compute_text(self, qid: str) -> np.ndarray:
+        d = self.cfg.data
+        if self.dataset == "tvsum":  # the original neither truncates nor normalises TVSum queries
+            return self.text_store.read(qid)
+        feat = self.text_store.read(qid, d.max_q_l)
+        return l2_normalize(feat) if d.normalize_t else feat
+
+    def _compute_caption(self, vid: str) -> np.ndarray:
+        feat = self.caption_store.read(vid, self.cfg.data.max_v_l)
+        return l2_normalize(feat) if self.cfg.data.normalize_t else feat
+
+    def _probe_dims(self, vid: str, qid: str) -> dict[str, int]:
+        tef = 2 if self.cfg.data.use_tef else 0
+        v_dim = self.video[vid].shape[1] + tef
+        if self.audio is not None:
+            v_dim += self.audio[vid].shape[1] + tef
+        cap_dim = self.caption[vid].shape[1] if self.caption is not None else 0
+        return {"v_feat_dim": int(v_dim), "t_feat_dim": int(self.text[qid].shape[1]), "cap_feat_dim": int(cap_dim)}
+
+    def _estimate_bytes(self, n_vids: int, n_qids: int) -> int:
+        d, dims = self.cfg.data, self._dims
+        per_clip = dims["v_feat_dim"] * self.video.cache_dtype.itemsize + dims["cap_feat_dim"] * 4
+        return n_vids * d.max_v_l * per_clip + n_qids * d.max_q_l * dims["t_feat_dim"] * 4
+
+    def preload(self, vids: list[str], qids: list[str]) -> None:
+        """Compute every processed array once and keep it in RAM (before DataLoader workers fork, so they share it)."""
+        self.video.preload(vids)
+        self.text.preload(qids)
+        if self.audio is not None:
+            self.audio.preload(vids)
+        if self.caption is not None:
+            self.caption.preload(vids)
+
+    @property
+    def feature_dims(self) -> dict[str, int]:
+        """{"v_feat_dim" (incl. TEF and audio), "t_feat_dim", "cap_feat_dim" (0 without captions)}."""
+        return dict(self._dims)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        d = self.cfg.data
+        record = self.records[index]
+        text = self.text[str(record["qid"])]
+        if self.split == "train" and d.txt_drop_ratio > 0:
+            text = _drop_rows(text, d.txt_drop_ratio)
+        video = self.video[record["vid"]]
+        length = len(video)
+        audio = None
+        if self.audio is not None:
+            audio = self.audio[record["vid"]]
+            length = min(length, len(audio))
+            video, audio = video[:length], audio[:length]
+        caption = self.caption[record["vid"]][:length] if self.caption is not None else None
+        sample = {
+            "meta": {**record, "feat_len": length},
+            "video": video, "audio": audio, "text": text, "caption": caption, "use_tef": d.use_tef,
+        }
+        if self.labelled:
+            sample["labels"] = make_labels(self.dataset, record, length, d.clip_len, d.max_windows, self.cfg.fixes)
+        return sample
+
+
+def _drop_rows(text: np.ndarray, ratio: float) -> np.ndarray:
+    """Zero round(Lq * ratio) random token rows (np.random, as the original); returns a copy."""
+    n_drop = round(len(text) * ratio)
+    text = np.array(text, dtype=np.float32)
+    if n_drop > 0:
+        text[np.random.choice(len(text), size=n_drop, replace=False)] = 0
+    return text
+
+
+def _tef(length: int) -> torch.Tensor:
+    """(L, 2) temporal endpoint features [i/L, (i+1)/L], float32 as the original computes them."""
+    start = torch.arange(0, length, 1.0) / length
+    return torch.stack([start, start + 1.0 / length], dim=1)
+
+
+def _pad_1d(arrays: list[np.ndarray], length: int) -> torch.Tensor:
+    """Zero-pad / cut 1-D label arrays to (B, length) float32. Labels that grew past L (faithful overflow) land in
+    the padding of shorter videos as in the original; past the batch's Lv, where the original's loss would fail on
+    the shape, they are cut."""
+    out = torch.zeros(len(arrays), length)
+    for b, a in enumerate(arrays):
+        n = min(len(a), length)
+        out[b, :n] = torch.from_numpy(np.asarray(a[:n], dtype=np.float32))
+    return out
+
+
+def collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
+    """List of samples -> {"meta", "inputs", "targets" (labelled data only)}; shapes in docs/contracts.md."""
+    bsz = len(samples)
+    lengths = [len(s["video"]) for s in samples]
+    lv, lt = max(lengths), max(len(s["text"]) for s in samples)
+    use_tef = samples[0]["use_tef"]
+    tef_w = 2 if use_tef else 0
+    v_w = samples[0]["video"].shape[1]
+    a_w = samples[0]["audio"].shape[1] if samples[0]["audio"] is not None else None
+    dv = v_w + tef_w + (a_w + tef_w if a_w is not None else 0)
+
+    src_vid = torch.zeros(bsz, lv, dv)
+    src_vid_mask = torch.zeros(bsz, lv)
+    src_txt = torch.zeros(bsz, lt, samples[0]["text"].shape[1])
+    src_txt_mask = torch.zeros(bsz, lt)
+    for b, s in enumerate(samples):
+        n = lengths[b]
+        src_vid[b, :n, :v_w] = torch.from_numpy(np.ascontiguousarray(s["video"]))
+        if use_tef:
+            src_vid[b, :n, v_w:v_w + 2] = _tef(n)
+        if a_w is not None:
+            a0 = v_w + tef_w
+            src_vid[b, :n, a0:a0 + a_w] = torch.from_numpy(np.ascontiguousarray(s["audio"]))
+            if use_tef:
+                src_vid[b, :n, a0 + a_w:] = _tef(n)
+        src_vid_mask[b, :n] = 1
+        src_txt[b, :len(s["text"])] = torch.from_numpy(np.ascontiguousarray(s["text"]))
+        src_txt_mask[b, :len(s["text"])] = 1
+    inputs = {"src_txt": src_txt, "src_txt_mask": src_txt_mask, "src_vid": src_vid, "src_vid_mask": src_vid_mask}
+
+    if samples[0]["caption"] is not None:
+        src_cap = torch.zeros(bsz, lv, samples[0]["caption"].shape[1])
+        src_cap_mask = torch.zeros(bsz, lv)
+        for b, s in enumerate(samples):
+            n = len(s["caption"])
+            src_cap[b, :n] = torch.from_numpy(np.ascontiguousarray(s["caption"]))
+            src_cap_mask[b, :n] = 1
+        inputs.update(src_cap=src_cap, src_cap_mask=src_cap_mask)
+
+    batch: dict[str, Any] = {"meta": [s["meta"] for s in samples], "inputs": inputs}
+    if all("labels" in s for s in samples):
+        labels = [s["labels"] for s in samples]
+        batch["targets"] = {
+            "span_labels": [{"spans": torch.from_numpy(lab.spans)} for lab in labels],
+            "saliency_pos_labels": torch.tensor([lab.saliency_pos for lab in labels], dtype=torch.long),
+            "saliency_neg_labels": torch.tensor([lab.saliency_neg for lab in labels], dtype=torch.long),
+            "saliency_all_labels": _pad_1d([lab.saliency_all for lab in labels], lv),
+            "src_pos_mask": _pad_1d([lab.pos_mask for lab in labels], lv),
+        }
+    return batch
+
+
+def move_to_device(batch: dict[str, Any], device: torch.device | str) -> dict[str, Any]:
+    """Copy of ``batch`` with inputs and targets on ``device`` (non_blocking); meta stays as it is."""
+    def move(x: Any) -> Any:
+        if isinstance(x, torch.Tensor):
+            return x.to(device, non_blocking=True)
+        if isinstance(x, dict):
+            return {k: move(v) for k, v in x.items()}
+        if isinstance(x, list):
+            return [move(v) for v in x]
+        return x
+
+    out = {"meta": batch["meta"], "inputs": move(batch["inputs"])}
+    if "targets" in batch:
+        out["targets"] = move(batch["targets"])
+    return out
+
+
+def build_dataset(cfg: Config, split: str, annotation_path: str | Path | None = None) -> MomentDataset:
+    """Dataset of ``split``: "train" reads ``cfg.data.train_path``, anything else ``cfg.data.eval_path``, unless
+    ``annotation_path`` is given."""
+    path = annotation_path or (cfg.data.train_path if split == "train" else cfg.data.eval_path)
+    if not path:
+        flag = "--train_path" if split == "train" else "--eval_path"
+        raise ValueError(f"no annotation file for split {split!r}: set {flag}")
+    return MomentDataset(cfg, path, split)
+

@@ -1,0 +1,144 @@
+"""Training targets of one sample, exactly as the original computes them (reference §1.3 steps 4-8).
+
+All functions take the sample's feature length ``L`` (rows after truncation and the shared-length cut) and return
+numpy arrays; random draws use Python's ``random`` module in the original's order (window shuffle, then easy
+positive, then easy negative) so a seeded run draws the same clips.
+
+Faithful quirks, each behind a ``FixConfig`` switch (reference §8.6):
+* ``fix_pos_mask_overflow``: a relevant clip id >= L grows ``pos_mask`` to max(id) + 1 and ``saliency_all_labels``
+  to L + 1 (faithful); fixed, such ids are dropped from both and from the easy-positive pool.
+* ``fix_window_shuffle``: more than ``max_windows`` windows are shuffled in the annotation list itself (faithful, so
+  the record changes from epoch to epoch); fixed, a copy is shuffled with the same random draws.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import numpy as np
+
+from trdetr_cap.config import FixConfig
+
+
+@dataclass
+class Labels:
+    """Targets of one sample: spans (n, 2) cxw, saliency pairs (P,), per-clip labels (>= L,)."""
+
+    spans: np.ndarray
+    saliency_pos: list[int]
+    saliency_neg: list[int]
+    saliency_all: np.ndarray
+    pos_mask: np.ndarray
+
+
+def span_targets(windows: list, feat_len: int, clip_len: float, max_windows: int, fixes: FixConfig) -> np.ndarray:
+    """Windows in seconds -> (n, 2) float32 (center, width) normalised by ``feat_len * clip_len`` (not duration)."""
+    if len(windows) > max_windows:
+        if fixes.fix_window_shuffle:
+            windows = list(windows)
+        random.shuffle(windows)  # faithful: shuffles the annotation's own list
+        windows = windows[:max_windows]
+    xx = np.asarray(windows, dtype=np.float32).reshape(-1, 2) / np.float32(feat_len * clip_len)
+    return np.stack([(xx[:, 0] + xx[:, 1]) * np.float32(0.5), xx[:, 1] - xx[:, 0]], axis=1)
+
+
+def _pos_mask(clip_ids: list[int], feat_len: int) -> np.ndarray:
+    """1 at the relevant clips; ids >= L grow the mask to max(id) + 1 as the original does."""
+    mask = np.zeros(max(feat_len, max(clip_ids, default=-1) + 1), dtype=np.float32)
+    mask[clip_ids] = 1.0
+    return mask
+
+
+def qvhighlights_labels(record: dict, feat_len: int, clip_len: float, max_windows: int, fixes: FixConfig) -> Labels:
+    """QVHighlights targets: two saliency pairs (hard in-moment, easy in-vs-out), summed annotator scores."""
+    clip_ids = list(record["relevant_clip_ids"])
+    scores = np.asarray(record["saliency_scores"]).sum(1)  # (n_rel,), 0..12
+    if fixes.fix_pos_mask_overflow:
+        keep = [k for k, c in enumerate(clip_ids) if c < feat_len]
+        clip_ids, in_range_scores = [clip_ids[k] for k in keep], scores[keep]
+    else:
+        in_range_scores = scores
+    pos_mask = _pos_mask(clip_ids, feat_len)
+    spans = span_targets(record["relevant_windows"], feat_len, clip_len, max_windows, fixes)
+
+    # the first id >= L grows the array by one; the original crashes on a second one, which we do not reproduce
+    saliency_all = np.zeros(feat_len + int(any(c >= feat_len for c in clip_ids)), dtype=np.float32)
+    for c, s in zip(clip_ids, in_range_scores, strict=True):
+        if c < len(saliency_all):
+            saliency_all[c] = s
+
+    # hard pair over all annotated clips (clamped to L - 1); ties resolve in np.argsort order, as the original
+    all_ids = list(record["relevant_clip_ids"])
+    order = np.argsort(scores)
+    hard_pos, hard_neg = min(all_ids[order[-1]], feat_len - 1), min(all_ids[order[0]], feat_len - 1)
+    easy_pool_pos = clip_ids if clip_ids else all_ids
+    easy_neg_pool = list(set(range(feat_len)) - set(all_ids))
+    if easy_neg_pool:
+        easy_pos = random.sample(easy_pool_pos, k=1)[0]  # not clamped in the original
+        easy_neg = random.sample(easy_neg_pool, k=1)[0]
+    else:
+        easy_pos, easy_neg = hard_pos, hard_neg
+    return Labels(spans, [hard_pos, easy_pos], [hard_neg, easy_neg], saliency_all, pos_mask)
+
+
+def charades_clip_ids(window: list[float], feat_len: int, clip_len: float) -> list[int]:
+    """Clips whose centre lies in the window; at least the clip holding the window's midpoint."""
+    st, ed = window
+    ids = [i for i in range(feat_len) if st <= (i + 0.5) * clip_len <= ed]
+    return ids or [min(int(0.5 * (st + ed) / clip_len), feat_len - 1)]
+
+
+def charades_labels(record: dict, feat_len: int, clip_len: float, max_windows: int, fixes: FixConfig) -> Labels:
+    """Charades-STA has one window and no saliency scores. This project's choice (no original code exists):
+
+    relevant clips = clips whose centre lies in the window; ``saliency_all_labels`` = 12 on them (the QVH scale's
+    maximum, three "very good" votes) and 0 elsewhere; two pairs, each a random in-window clip vs a random
+    out-of-window clip (a clip vs itself, a zero-gradient pair, when the window covers the whole video);
+    windows are clipped to the feature extent ``feat_len * clip_len`` before normalising.
+    """
+    extent = feat_len * clip_len
+    windows = [[min(st, extent), min(ed, extent)] for st, ed in record["relevant_windows"]]
+    spans = span_targets(windows, feat_len, clip_len, max_windows, fixes)
+    clip_ids = charades_clip_ids(record["relevant_windows"][0], feat_len, clip_len)
+    pos_mask = _pos_mask(clip_ids, feat_len)
+    saliency_all = pos_mask * np.float32(12.0)
+    relevant = set(clip_ids)
+    outside = [i for i in range(feat_len) if i not in relevant]
+    pos = random.sample(clip_ids, k=2) if len(clip_ids) >= 2 else clip_ids * 2
+    if len(outside) >= 2:
+        neg = random.sample(outside, k=2)
+    elif outside:
+        neg = outside * 2
+    else:
+        neg = list(pos)
+    return Labels(spans, pos, neg, saliency_all, pos_mask)
+
+
+def tvsum_labels(record: dict, feat_len: int) -> Labels:
+    """TVSum (§1.3.8): agg = sum over 20 annotators of (score - 1), 0..80; saliency = agg / 80 * 12; pos_mask = top
+    half of clips by agg (argsort order); one hard pair (argmax vs argmin agg); dummy span [[0, 0]]."""
+    label = np.asarray(record["label"], dtype=np.float64)
+    agg = (label - 1.0).sum(-1)[:feat_len]
+    order = np.argsort(agg)
+    pos_mask = np.zeros(feat_len, dtype=np.float32)
+    pos_mask[order[feat_len // 2:]] = 1.0
+    saliency_all = (agg / 80 * 12).astype(np.float32)
+    spans = np.zeros((1, 2), dtype=np.float32)
+    return Labels(spans, [min(int(order[-1]), feat_len - 1)], [min(int(order[0]), feat_len - 1)],
+                  saliency_all, pos_mask)
+
+
+def make_labels(dataset: str, record: dict, feat_len: int, clip_len: float, max_windows: int,
+                fixes: FixConfig) -> Labels:
+    if dataset == "tvsum":
+        return tvsum_labels(record, feat_len)
+    if dataset == "charades":
+        return charades_labels(record, feat_len, clip_len, max_windows, fixes)
+    return qvhighlights_labels(record, feat_len, clip_len, max_windows, fixes)
+
+
+def saliency_pairs_per_sample(dataset: str) -> int:
+    """P in (B, P) saliency pair tensors."""
+    return 1 if dataset == "tvsum" else 2
+

@@ -1,0 +1,281 @@
+"""A small, seeded, learnable QVHighlights-format dataset: ``python -m trdetr_cap.data.synthetic --out DIR``.
+
+Generative model (all vectors drawn once per dataset from ``seed``; D = 512 text/CLIP, 2304 SlowFast):
+
+* K concepts (nouns such as "dog", "guitar"). Concept k has a text direction t_k (unit, text space), an image
+  direction i_k = normalise(0.6 t_k + 0.8 r_k) (CLIP-like: partly aligned with the text) and a motion direction
+  m_k (unit, SlowFast space). Every other word has its own random unit text vector.
+* A video of L clips (2 s each, L uniform in [min_clips, max_clips], duration = 2 L s) is a sequence of segments of
+  3..12 clips; each segment shows one of the video's 3-4 concepts or nothing (background). A clip's intensity u
+  (0.5..1) is a bump peaking mid-segment.
+* Video features: clip row = b_v + a_v u i_k + n, SlowFast row = b_sf + a_sf u m_k + n', where b_* is a per-video
+  appearance vector (norm 1) and n, n' isotropic Gaussian noise of norm ~1. With the defaults the matched-filter
+  signal-to-noise ratio per clip is about 1 (a_v sqrt(512) ~ 0.9): the answer is in the video, but weakly.
+* Captions: each clip's caption names its concept ("a clip showing a dog ...") or a background phrase; with
+  probability ``caption_error`` a concept clip's caption names a wrong concept. Caption features (D = 512, the text
+  space) = the named concept's t_k (or the background vector) + noise of norm ``caption_noise``: a cleaner signal
+  than the video's, but sometimes wrong, and blind to the intensity u.
+* A query asks for one of its video's concepts ("someone shows the dog"). Token features (the CLIP
+  ``last_hidden_state`` layout, one row per token incl. start/end) = word vector + 0.3 t_k (context) + noise.
+  Relevant clips = every clip of that concept's segments; windows = their maximal runs, in seconds;
+  saliency_scores: three annotators, each round(1 + 3 (u - 0.5) / 0.5 + N(0, 0.6)) clipped to 0..4.
+* Videos are split between train and val (no video in both), ``queries_per_video`` queries per video.
+
+So a query is answered by matching its concept to the clips: through the weak video signal, or through the captions
+(near-exact but with ``caption_error`` of the clips mislabelled); a caption-aware model should beat a video-only one.
+
+Layout written under DIR (complete or not at all: built in a temp dir and renamed; a manifest.json with the
+parameters lets a second call with the same ones return at once):
+    train.jsonl val.jsonl  slowfast_features/{vid}.npz  clip_features/{vid}.npz  clip_text_features/qid{qid}.npz
+    captions.jsonl  caption_features.h5  manifest.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from trdetr_cap.data.captions import write_caption_features, write_captions_jsonl
+from trdetr_cap.utils.io import atomic_write_json, atomic_write_jsonl
+
+FORMAT_VERSION = 1
+CLIP_LEN = 2.0
+TEXT_DIM, CLIP_DIM, SLOWFAST_DIM = 512, 512, 2304
+CONCEPTS = ("dog", "guitar", "beach", "kitchen", "car", "snow", "crowd", "cake", "bicycle", "laptop", "horse", "fire",
+            "boat", "garden", "painting", "basketball")
+QUERY_TEMPLATES = ("someone shows the {c}", "a person walks toward the {c}", "the {c} appears on screen",
+                   "a vlogger talks about the {c}", "we see a {c} up close")
+CAPTION_TEMPLATES = ("a clip showing a {c}", "there is a {c} in the scene", "a {c} in view while someone talks")
+BACKGROUND_CAPTIONS = ("a person talks to the camera", "an empty room", "a blurry transition")
+
+
+@dataclass(frozen=True)
+class SyntheticParams:
+    seed: int = 2017
+    n_train: int = 300  # queries
+    n_val: int = 100
+    queries_per_video: int = 2
+    n_concepts: int = 12
+    min_clips: int = 30
+    max_clips: int = 75
+    video_signal: float = 0.04  # a_v: concept amplitude in the CLIP rows (noise norm ~1)
+    motion_signal: float = 0.02  # a_sf: concept amplitude in the SlowFast rows
+    caption_noise: float = 0.5  # noise norm in caption features (signal norm 1)
+    caption_error: float = 0.2  # fraction of concept clips whose caption names a wrong concept
+    text_noise: float = 0.3  # noise norm in query tokens
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+class _World:
+    """The dataset-wide vectors: concept directions in each space and word vectors."""
+
+    def __init__(self, p: SyntheticParams, rng: np.random.Generator):
+        k = p.n_concepts
+        self.text = _unit(rng.standard_normal((k, TEXT_DIM)))
+        self.image = _unit(0.6 * self.text + 0.8 * _unit(rng.standard_normal((k, CLIP_DIM))))
+        self.motion = _unit(rng.standard_normal((k, SLOWFAST_DIM)))
+        self.background = _unit(rng.standard_normal(TEXT_DIM))
+        words = sorted({w for t in QUERY_TEMPLATES for w in t.replace("{c}", "").split()} | {"<sos>", "<eos>"})
+        self.words = {w: _unit(rng.standard_normal(TEXT_DIM)) for w in words}
+
+
+def _noise(rng: np.random.Generator, shape: tuple[int, ...], norm: float) -> np.ndarray:
+    """Isotropic Gaussian rows of expected norm ~``norm``."""
+    return rng.standard_normal(shape) * (norm / np.sqrt(shape[-1]))
+
+
+def _segments(rng: np.random.Generator, n_clips: int, concepts: list[int]) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """Per-clip concept (-1 = background), intensity u in [0.5, 1], and the concepts shown (each at least once,
+    in random places)."""
+    lengths = []
+    while sum(lengths) < n_clips:
+        lengths.append(min(int(rng.integers(3, 13)), n_clips - sum(lengths)))
+    shown = concepts[: len(lengths)]
+    extra = [int(rng.choice(shown + [-1, -1])) for _ in range(len(lengths) - len(shown))]
+    assignment = [int(c) for c in rng.permutation(np.array(shown + extra))]
+    labels, intensity = np.full(n_clips, -1), np.zeros(n_clips)
+    start = 0
+    for length, concept in zip(lengths, assignment, strict=True):
+        labels[start:start + length] = concept
+        intensity[start:start + length] = 0.5 + 0.5 * np.sin(np.pi * (np.arange(length) + 0.5) / length)
+        start += length
+    return labels, intensity, shown
+
+
+def _runs(clip_ids: list[int]) -> list[list[int]]:
+    """Maximal runs of consecutive clip ids -> windows [st, ed] in seconds."""
+    windows, run_start = [], clip_ids[0]
+    for prev, cur in zip(clip_ids, clip_ids[1:] + [None], strict=True):
+        if cur != prev + 1:
+            windows.append([int(run_start * CLIP_LEN), int((prev + 1) * CLIP_LEN)])
+            run_start = cur
+    return windows
+
+
+def _write_npz(path: Path, **arrays: np.ndarray) -> None:
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)
+
+
+def _make_video(p: SyntheticParams, w: _World, rng: np.random.Generator, index: int, out: Path,
+                first_qid: int) -> tuple[list[dict], dict, np.ndarray]:
+    """Write one video's features and query features; return (annotation rows, caption row, caption features)."""
+    n_clips = int(rng.integers(p.min_clips, p.max_clips + 1))
+    present = [int(c) for c in rng.choice(p.n_concepts, size=int(rng.integers(3, 5)), replace=False)]
+    labels, u, present = _segments(rng, n_clips, present)
+    vid = f"syn{index:05d}_0.0_{n_clips * CLIP_LEN:.1f}"
+    on = labels >= 0
+    amp = np.where(on, u, 0.0)[:, None]
+    safe = np.where(on, labels, 0)
+    clip = (_unit(rng.standard_normal(CLIP_DIM)) + p.video_signal * amp * w.image[safe]
+            + _noise(rng, (n_clips, CLIP_DIM), 1.0))
+    sf = (_unit(rng.standard_normal(SLOWFAST_DIM)) + p.motion_signal * amp * w.motion[safe]
+          + _noise(rng, (n_clips, SLOWFAST_DIM), 1.0))
+    _write_npz(out / "slowfast_features" / f"{vid}.npz", features=sf.astype(np.float32))
+    _write_npz(out / "clip_features" / f"{vid}.npz", features=clip.astype(np.float32))
+
+    # captions: the clip's concept, or (with probability caption_error) a wrong one; background clips get a phrase
+    named = labels.copy()
+    wrong = on & (rng.random(n_clips) < p.caption_error)
+    shift = rng.integers(1, p.n_concepts, size=n_clips)
+    named[wrong] = (labels[wrong] + shift[wrong]) % p.n_concepts
+    cap_vec = np.where((named >= 0)[:, None], w.text[np.where(named >= 0, named, 0)], w.background)
+    cap_feat = cap_vec + _noise(rng, (n_clips, TEXT_DIM), p.caption_noise)
+    texts = [CAPTION_TEMPLATES[int(rng.integers(len(CAPTION_TEMPLATES)))].format(c=CONCEPTS[c]) if c >= 0
+             else BACKGROUND_CAPTIONS[int(rng.integers(len(BACKGROUND_CAPTIONS)))] for c in named]
+    caption_row = {"vid": vid, "clip_len": CLIP_LEN, "captions": texts}
+
+    rows = []
+    asked = rng.choice(present, size=min(p.queries_per_video, len(present)), replace=False)
+    for j, concept in enumerate(int(c) for c in asked):
+        qid = first_qid + j
+        template = QUERY_TEMPLATES[int(rng.integers(len(QUERY_TEMPLATES)))]
+        words = ["<sos>"] + template.format(c=CONCEPTS[concept]).split() + ["<eos>"]
+        vecs = np.stack([w.text[concept] if t == CONCEPTS[concept] else w.words[t] for t in words])
+        tokens = vecs + 0.3 * w.text[concept] + _noise(rng, vecs.shape, p.text_noise)
+        _write_npz(out / "clip_text_features" / f"qid{qid}.npz", last_hidden_state=tokens.astype(np.float32),
+                   pooler_output=tokens[-1].astype(np.float32))
+        clip_ids = [int(i) for i in np.flatnonzero(labels == concept)]
+        level = 1 + 3 * (u[clip_ids] - 0.5) / 0.5
+        scores = np.clip(np.rint(level[:, None] + rng.normal(0, 0.6, (len(clip_ids), 3))), 0, 4).astype(int)
+        rows.append({"qid": qid, "query": " ".join(words[1:-1]), "duration": int(n_clips * CLIP_LEN), "vid": vid,
+                     "relevant_windows": _runs(clip_ids), "relevant_clip_ids": clip_ids,
+                     "saliency_scores": scores.tolist()})
+    return rows, caption_row, cap_feat.astype(np.float32)
+
+
+def _build(p: SyntheticParams, out: Path) -> None:
+    """Write the whole dataset into ``out`` (an empty directory)."""
+    if p.n_concepts > len(CONCEPTS) or p.n_concepts < 4:
+        raise ValueError(f"n_concepts must be in 4..{len(CONCEPTS)}, got {p.n_concepts}")
+    if not 3 <= p.min_clips <= p.max_clips:
+        raise ValueError(f"need 3 <= min_clips <= max_clips, got {p.min_clips}, {p.max_clips}")
+    rng = np.random.default_rng(p.seed)
+    world = _World(p, rng)
+    for sub in ("slowfast_features", "clip_features", "clip_text_features"):
+        (out / sub).mkdir(parents=True)
+    splits: dict[str, list[dict]] = {"train": [], "val": []}
+    caption_rows, caption_feats = [], {}
+    qid, index = 0, 0
+    for split, n_queries in (("train", p.n_train), ("val", p.n_val)):
+        while len(splits[split]) < n_queries:
+            rows, cap_row, cap_feat = _make_video(p, world, rng, index, out, qid)
+            rows = rows[: n_queries - len(splits[split])]
+            splits[split].extend(rows)
+            caption_rows.append(cap_row)
+            caption_feats[cap_row["vid"]] = cap_feat
+            qid += len(rows)
+            index += 1
+    for split, rows in splits.items():
+        atomic_write_jsonl(out / f"{split}.jsonl", rows)
+    write_captions_jsonl(out / "captions.jsonl", caption_rows)
+    write_caption_features(out / "caption_features.h5", caption_feats, encoder="synthetic", clip_len=CLIP_LEN,
+                           dtype="float32")
+    atomic_write_json(out / "manifest.json", _manifest(p, {k: len(v) for k, v in splits.items()}, index))
+
+
+def _manifest(p: SyntheticParams, counts: dict[str, int] | None = None, n_videos: int | None = None) -> dict:
+    return {"generator": "trdetr_cap.data.synthetic", "format_version": FORMAT_VERSION,
+            "params": dataclasses.asdict(p), "queries": counts, "videos": n_videos}
+
+
+def _is_complete(out: Path, p: SyntheticParams) -> bool:
+    try:
+        manifest = json.loads((out / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return manifest.get("format_version") == FORMAT_VERSION and manifest.get("params") == dataclasses.asdict(p)
+
+
+def generate(out: str | Path, params: SyntheticParams | None = None, force: bool = False) -> Path:
+    """Make sure ``out`` holds the synthetic dataset for ``params``; returns ``out``.
+
+    Skips all work when ``out/manifest.json`` records the same parameters. A directory that exists without a
+    synthetic manifest is never overwritten (ValueError).
+    """
+    p, out = params or SyntheticParams(), Path(out)
+    if not force and _is_complete(out, p):
+        return out
+    if out.exists() and any(out.iterdir()) and not (out / "manifest.json").is_file():
+        raise ValueError(f"{out} exists and is not a synthetic dataset directory (no manifest.json); not overwriting")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        _build(p, tmp)
+        if out.exists():
+            old = out.with_name(f".{out.name}.old-{os.getpid()}")
+            os.replace(out, old)
+            os.replace(tmp, out)
+            shutil.rmtree(old)
+        else:
+            os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return out
+
+
+def synthetic_overrides(root: str | Path) -> dict:
+    """Flat config overrides (``load_config(overrides=...)``) that point the data section at a generated dataset."""
+    root = Path(root)
+    return {"dataset": "qvhighlights", "train_path": str(root / "train.jsonl"), "eval_path": str(root / "val.jsonl"),
+            "v_feat_dirs": [str(root / "slowfast_features"), str(root / "clip_features")],
+            "t_feat_dir": str(root / "clip_text_features"), "cap_feat_path": str(root / "caption_features.h5"),
+            "clip_len": CLIP_LEN}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", default="data/synthetic", help="output directory (default data/synthetic)")
+    parser.add_argument("--force", action="store_true", help="rebuild even when a complete dataset is there")
+    for f in dataclasses.fields(SyntheticParams):
+        parser.add_argument(f"--{f.name}", type=type(f.default), default=f.default, help=f"default {f.default}")
+    args = parser.parse_args(argv)
+    params = SyntheticParams(**{f.name: getattr(args, f.name) for f in dataclasses.fields(SyntheticParams)})
+    try:
+        out = generate(args.out, params, force=args.force)
+    except (ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    flags = synthetic_overrides(out)
+    print(f"synthetic dataset ready in {out}\nuse: --train_path {flags['train_path']} --eval_path {flags['eval_path']} "
+          f"--v_feat_dirs {' '.join(flags['v_feat_dirs'])} --t_feat_dir {flags['t_feat_dir']} "
+          f"--cap_feat_path {flags['cap_feat_path']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
