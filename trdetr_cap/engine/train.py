@@ -29,7 +29,6 @@ from trdetr_cap.data import build_dataset, collate
 from trdetr_cap.engine.checkpoint import load_checkpoint, restore_rng_state, save_checkpoint, unwrap
 from trdetr_cap.engine.distributed import DistInfo, barrier, broadcast_flag, cleanup, init_distributed
 from trdetr_cap.engine.loop import NonFiniteLossError, evaluate, train_one_epoch
-from trdetr_cap.eval import evaluate as evaluate_metrics
 from trdetr_cap.models import build_model, count_parameters
 from trdetr_cap.utils.io import atomic_write_json, atomic_write_jsonl
 
@@ -298,6 +297,8 @@ def _tensorboard(cfg: Config, run_dir: Path, start_epoch: int):
 def _evaluate_and_select(cfg, model, criterion, optimizer, lr_scheduler, val_loader, gt_rows, device, epoch,
                          state: RunState, run_dir: Path, logger: logging.Logger, writer) -> bool:
     """Evaluate on val, log, keep the best (preds, metrics, checkpoint); returns True when early stopping fires."""
+    from trdetr_cap.eval import evaluate as evaluate_metrics  # only runs that evaluate need the evaluator
+
     tic = time.perf_counter()
     rows, eval_losses = evaluate(unwrap(model), criterion, val_loader, device, cfg.post, cfg.data.clip_len,
                                  cfg.train.amp, progress=False)
