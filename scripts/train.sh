@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Train TR-DETR (python -m trdetr_cap.train); extra arguments are passed through.
+#   bash scripts/train.sh                       # built-in synthetic dataset: generated once under data/synthetic,
+#                                               # a few minutes on 2 CPU cores, prints the val metrics
+#   bash scripts/train.sh --config configs/qvhighlights.yaml --results_dir runs/qvh
+#   bash scripts/train.sh --resume runs/qvh     # continue a killed run
+# Without --config (and without --resume) the synthetic config is used.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+bash scripts/setup.sh
+py="$root/.venv/bin/python"
+
+has_flag() {
+  local want="$1"; shift
+  for a in "$@"; do
+    [ "$a" = "$want" ] && return 0
+  done
+  return 1
+}
+
+args=("$@")
+if ! has_flag --config "$@" && ! has_flag --resume "$@"; then
+  "$py" -m trdetr_cap.data.synthetic --out data/synthetic
+  args=(--config configs/synthetic.yaml "${args[@]}")
+fi
+exec "$py" -m trdetr_cap.train "${args[@]}"
