@@ -50,6 +50,7 @@ class FixConfig:
     fix_pos_mask_overflow: bool = False  # pos_mask / saliency labels never grow beyond L
     fix_window_shuffle: bool = False  # subsample >max_windows windows on a copy, not in the annotation in place
     fix_hd2mr_mask: bool = False  # mask padded clips out of the HD2MR softmax
+    fix_t2v_attn_mask: bool = False  # T2V: drop the original's mis-tiled (padded video x padded text) attn_mask
     fix_mr2hd_span: bool = False  # MR2HD: own length, clamped indices, packed GRU without trailing zeros
     fix_vtc_mask: bool = False  # VTC global vectors are masked means
     fix_ctc_mask: bool = False  # CTC averages over valid clips only, text global renormalised

@@ -1,6 +1,7 @@
 """Transformer parts of TR-DETR (reference §2.4), batch-first (B, L, D) throughout.
 
-* ``T2VEncoder``: video tokens attend to the text (text passes through unchanged and is dropped afterwards).
+* ``T2VEncoder``: video tokens attend to the text (text passes through unchanged and is dropped afterwards), with the
+  original's mis-tiled padding mask by default (``mistiled_padding_mask``).
 * ``Encoder``: post-norm self-attention over the video; the model applies the *same* instance twice (HD2MR).
 * ``AnchorDecoder``: DAB/Conditional-DETR decoder over 1-D anchors (center, width) with width-modulated
   positional queries and iterative (detached) anchor refinement. Its attention has no input projections
@@ -52,29 +53,51 @@ class T2VEncoderLayer(nn.Module):
         self.dropout2 = nn.Dropout(dropout)
 
     def forward(self, video: torch.Tensor, video_pos: torch.Tensor, keys: torch.Tensor,
-                key_padding_mask: torch.Tensor, key_pos: torch.Tensor | None = None) -> torch.Tensor:
-        """video, video_pos (B, Lv, D); keys (B, Lk, D); key_padding_mask (B, Lk) True = padded -> (B, Lv, D).
-
-        The original also passes a (padded video x padded text) attn_mask; it only masks keys that the key-padding
-        mask already removes, so it is omitted.
-        """
+                key_padding_mask: torch.Tensor, key_pos: torch.Tensor | None = None,
+                attn_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """video, video_pos (B, Lv, D); keys (B, Lk, D); key_padding_mask (B, Lk) True = padded;
+        attn_mask (B*H, Lv, Lk) True = blocked, or None -> (B, Lv, D)."""
         k = keys if key_pos is None else keys + key_pos
         attended = self.cross_attn(video + video_pos, k, keys, key_padding_mask=key_padding_mask,
-                                   need_weights=False)[0]
+                                   attn_mask=attn_mask, need_weights=False)[0]
         y = video + self.dropout1(attended)
         return self.norm2(y + self.dropout2(self.ffn(self.norm1(y))))
 
 
+def mistiled_padding_mask(video_padding_mask: torch.Tensor, text_padding_mask: torch.Tensor,
+                          nheads: int) -> torch.Tensor:
+    """The original T2V attn_mask, reproduced: (padded video x padded text) per sample, tiled with
+    ``repeat(nheads, 1, 1)`` -> (B*H, Lv, Lt), True = blocked.
+
+    MultiheadAttention reads a 3-D mask batch-major (index b*H + h), but the tiling is batch-outer, so head h of
+    sample b gets the pattern of sample (b*H + h) % B: where samples are padded differently, some video clips
+    (valid ones included) cannot see text tokens that are valid in their own sample. With equal padding it only
+    blocks keys that the key-padding mask already removes.
+    """
+    pair = video_padding_mask[:, :, None] & text_padding_mask[:, None, :]
+    return pair.repeat(nheads, 1, 1)
+
+
 class T2VEncoder(nn.Module):
-    def __init__(self, layer: T2VEncoderLayer, num_layers: int):
+    def __init__(self, layer: T2VEncoderLayer, num_layers: int, faithful_attn_mask: bool = True):
         super().__init__()
         self.layers = nn.ModuleList(copy.deepcopy(layer) for _ in range(num_layers))
+        self.faithful_attn_mask = faithful_attn_mask
 
-    def forward(self, video: torch.Tensor, video_pos: torch.Tensor, text: torch.Tensor,
-                text_padding_mask: torch.Tensor, text_pos: torch.Tensor | None = None) -> torch.Tensor:
-        """(B, Lv, D) video attends to (B, Lt, D) text -> (B, Lv, D). Text positions (keys only) are zero in TR-DETR."""
+    def forward(self, video: torch.Tensor, video_pos: torch.Tensor, video_padding_mask: torch.Tensor,
+                text: torch.Tensor, text_padding_mask: torch.Tensor,
+                text_pos: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, Lv, D) video attends to (B, Lt, D) text -> (B, Lv, D); padding masks True = padded.
+
+        Text positions (keys only) are zero in TR-DETR. ``faithful_attn_mask`` adds the original's mis-tiled mask
+        (``mistiled_padding_mask``); without it only the key-padding mask applies (``fix_t2v_attn_mask``).
+        """
+        attn_mask = None
+        if self.faithful_attn_mask:
+            attn_mask = mistiled_padding_mask(video_padding_mask, text_padding_mask,
+                                              self.layers[0].cross_attn.num_heads)
         for layer in self.layers:
-            video = layer(video, video_pos, text, text_padding_mask, text_pos)
+            video = layer(video, video_pos, text, text_padding_mask, text_pos, attn_mask)
         return video
 
 

@@ -95,7 +95,8 @@ class TRDETR(nn.Module):
         self.txt_pos = (TextPositionEmbedding(max_q_l, d, mc.input_dropout)
                         if mc.keep_txt_pos_embed or mc.use_txt_pos else None)
 
-        self.t2v_encoder = T2VEncoder(T2VEncoderLayer(d, mc.nheads, mc.dim_feedforward, mc.dropout), mc.t2v_layers)
+        self.t2v_encoder = T2VEncoder(T2VEncoderLayer(d, mc.nheads, mc.dim_feedforward, mc.dropout), mc.t2v_layers,
+                                      faithful_attn_mask=not fixes.fix_t2v_attn_mask)
         self.encoder = Encoder(EncoderLayer(d, mc.nheads, mc.dim_feedforward, mc.dropout), mc.enc_layers)
         self.decoder = AnchorDecoder(d, mc.nheads, mc.dim_feedforward, mc.dropout, mc.dec_layers)
         reset_transformer_parameters(self.t2v_encoder, self.encoder, self.decoder)
@@ -134,7 +135,7 @@ class TRDETR(nn.Module):
         pos = self.video_pos(src_vid_mask).to(vid.dtype)
         txt_pos = self.txt_pos(txt) if self.use_txt_pos else None  # the original's (odd) text "position"
         x = self.refinement(vid, txt, src_vid_mask, src_txt_mask)
-        x = self.t2v_encoder(x, pos, txt, text_pad, txt_pos)
+        x = self.t2v_encoder(x, pos, video_pad, txt, text_pad, txt_pos)
         prior = None
         if captions is not None:
             x = self.caption_fusion.attend(x, pos, captions, txt, src_txt_mask)
