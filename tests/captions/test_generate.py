@@ -1,0 +1,112 @@
+"""Caption generation: windows, the InternVL image-only prompt, greedy decoding, shards, resume, failures."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from trdetr_cap.captions.__main__ import main as captions_main
+from trdetr_cap.captions.backends import TransformersBackend
+from trdetr_cap.captions.generate import caption_windows, in_shard, parse_shard, window_frame_times
+from trdetr_cap.data.captions import read_captions_jsonl
+
+
+@pytest.fixture(scope="module")
+def internvl(internvl_dir):
+    return TransformersBackend(str(internvl_dir), device="cpu", max_new_tokens=4)
+
+
+def test_windows_are_centred_on_the_clip_grid():
+    assert caption_windows(7.0, 2.0, 2.0) == [(0.0, 2.0), (2.0, 4.0), (4.0, 6.0), (6.0, 7.0)]
+    # 4 s windows on the 2 s grid: centres 1, 3, 5 and 7 (the last clip's centre capped at the end)
+    assert caption_windows(7.0, 4.0, 2.0) == [(0.0, 3.0), (1.0, 5.0), (3.0, 7.0), (5.0, 7.0)]
+    assert window_frame_times([(0.0, 2.0), (6.0, 7.0)], 2) == [[0.5, 1.5], [6.25, 6.75]]
+
+
+def test_shards_partition_the_vids():
+    vids = [f"vid{i}" for i in range(50)]
+    parts = [[v for v in vids if in_shard(v, (i, 3))] for i in range(3)]
+    assert sorted(sum(parts, [])) == sorted(vids) and all(parts)
+    assert parse_shard("2/3") == (2, 3)
+    with pytest.raises(ValueError, match="0 <= i < n"):
+        parse_shard("3/3")
+
+
+def test_internvl_image_only_prompt_expands_each_frame(internvl, internvl_dir):
+    from transformers import AutoImageProcessor
+
+    frames = [np.full((40, 50, 3), v, np.uint8) for v in (10, 200)]
+    inputs = internvl.prompter([[_pil(f) for f in frames]], "Say it.")
+    tok = internvl.prompter.tokenizer
+    assert internvl.prompter.image_seq_length == 1  # (28 / 14)^2 * 0.5^2
+    image = "<img><IMG_CONTEXT></img>\n"
+    expected = tok(f"<|im_start|>user\n{image}{image}Say it.<|im_end|>\n<|im_start|>assistant\n",
+                   add_special_tokens=False)["input_ids"]
+    assert inputs["input_ids"][0].tolist() == expected
+    pixels = AutoImageProcessor.from_pretrained(internvl_dir)(images=[_pil(f) for f in frames],
+                                                              return_tensors="pt")["pixel_values"]
+    torch.testing.assert_close(inputs["pixel_values"], pixels)
+
+
+def test_internvl_captions_are_the_greedy_decode(internvl):
+    rng = np.random.default_rng(0)
+    windows = [[rng.integers(0, 255, (32, 32, 3), dtype=np.uint8) for _ in range(2)] for _ in range(3)]
+    captions = internvl.caption(windows, "Describe.")
+    assert len(captions) == 3
+    for frames, caption in zip(windows, captions, strict=True):  # unbatched greedy loop by hand
+        inputs = internvl.prompter([[_pil(f) for f in frames]], "Describe.")
+        ids = inputs["input_ids"]
+        with torch.no_grad():
+            for _ in range(4):
+                logits = internvl.model(input_ids=ids, pixel_values=inputs["pixel_values"]).logits
+                ids = torch.cat([ids, logits[:, -1:].argmax(-1)], dim=1)
+        new = ids[0, inputs["input_ids"].shape[1]:]
+        eos = internvl.model.generation_config.eos_token_id
+        eos = {eos} if isinstance(eos, int) else set(eos or [])
+        cut = next((i for i, t in enumerate(new.tolist()) if t in eos), len(new))
+        assert caption == internvl.prompter.tokenizer.decode(new[:cut], skip_special_tokens=True).strip()
+
+
+def test_generate_shards_merge_resume_and_failures(internvl_dir, caption_videos, tmp_path, capsys):
+    out = tmp_path / "captions.jsonl"
+    common = [str(caption_videos), "--model", str(internvl_dir), "--device", "cpu", "--max_new_tokens", "3",
+              "--frames", "1"]
+    shard0 = tmp_path / "captions.shard0of2.jsonl"
+    # shard 0 was interrupted: one video done and a torn last line
+    done_vid = next(v for v in ("a", "b", "d") if in_shard(v, (0, 2)))
+    shard0.with_name(shard0.name + ".partial").write_text(
+        json.dumps({"vid": done_vid, "clip_len": 2.0, "captions": ["RESUMED"]}) + "\n{\"vid\": \"tor")
+    codes = [captions_main(["generate", *common, "--out", str(out), "--shard", f"{i}/2"]) for i in range(2)]
+    err = capsys.readouterr().err
+    assert sorted(codes) == [0, 1] and "broken.mp4" in err  # broken.mp4 is in exactly one shard
+    assert not list(tmp_path.glob("*.partial"))
+    assert captions_main(["merge", str(shard0), str(tmp_path / "captions.shard1of2.jsonl"), "--out", str(out)]) == 0
+    rows = read_captions_jsonl(out)
+    assert sorted(rows) == ["a", "b", "d"]
+    assert rows[done_vid]["captions"] == ["RESUMED"]  # not recomputed
+    expected_clips = {"a": 4, "b": 2, "d": 2}
+    for vid in set(rows) - {done_vid}:
+        assert len(rows[vid]["captions"]) == expected_clips[vid] and rows[vid]["clip_len"] == 2.0
+
+
+def test_generic_chat_template_path_and_tokenizer_only_error(llava_dir, caption_videos, tmp_path):
+    backend = TransformersBackend(str(llava_dir), max_new_tokens=3)
+    assert backend.prompter is None  # LlavaProcessor loads without torchvision
+    frames = [np.full((30, 30, 3), 90, np.uint8)]
+    assert len(backend.caption([frames, frames], "Describe.")) == 2
+    from transformers import AutoModelForImageTextToText, AutoTokenizer
+
+    bare = tmp_path / "bare"  # model + tokenizer, no processor: AutoProcessor gives only the tokenizer
+    AutoModelForImageTextToText.from_pretrained(llava_dir).save_pretrained(bare)
+    AutoTokenizer.from_pretrained(llava_dir).save_pretrained(bare)
+    with pytest.raises(RuntimeError, match="gave no image processor"):
+        TransformersBackend(str(bare))
+
+
+def _pil(frame):
+    from PIL import Image
+
+    return Image.fromarray(frame)
