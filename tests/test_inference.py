@@ -1,0 +1,138 @@
+"""Raw video -> moments, end to end offline: tiny random CLIP / InternVL and a tiny random TR-DETR checkpoint.
+
+The expectation comes from the training data path: the extract CLI writes npz files, build_dataset + collate read
+them, the model runs, outputs_to_submission post-processes. MomentRetriever must give the same numbers.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from trdetr_cap.captions.synthetic import save_tiny_internvl
+from trdetr_cap.config import Config
+from trdetr_cap.engine.checkpoint import save_checkpoint
+from trdetr_cap.extract import main as extract_main
+from trdetr_cap.inference import MomentRetriever, sliding_windows
+from trdetr_cap.inference import main as inference_main
+from trdetr_cap.video.synthetic import save_tiny_clip, write_test_video
+
+QUERY = "a person walks in"
+
+
+@pytest.fixture(scope="module")
+def assets(tmp_path_factory):
+    root = tmp_path_factory.mktemp("inference")
+    return {"root": root, "clip": save_tiny_clip(root / "clip"), "video": write_test_video(root / "walk.mp4", 7.0),
+            "internvl": save_tiny_internvl(root / "internvl")}
+
+
+def make_checkpoint(path, feat_root, max_v_l: int, captions: bool = False):
+    cfg = Config()
+    cfg.data.v_feat_dirs = [str(feat_root / "clip_features")]
+    cfg.data.t_feat_dir = str(feat_root / "clip_text_features")
+    cfg.data.max_v_l = max_v_l
+    cfg.model.v_feat_dim = 512 + 2
+    cfg.post.max_duration = -1.0  # clamp to each video's own duration
+    if captions:
+        cfg.caption.cap_cross_attn = True
+        cfg.caption.cap_frames = 1
+        cfg.caption.cap_max_new_tokens = 2
+    from trdetr_cap.models import build_model
+
+    torch.manual_seed(0)
+    model, _ = build_model(cfg)
+    save_checkpoint(path, model=model, optimizer=None, lr_scheduler=None, epoch=0, config=cfg.to_dict())
+    return cfg
+
+
+def dataset_prediction(cfg, annotation):
+    from trdetr_cap.data import build_dataset, collate
+    from trdetr_cap.engine.postprocess import outputs_to_submission
+    from trdetr_cap.models import build_model
+
+    dataset = build_dataset(cfg, "val", annotation_path=annotation)
+    batch = collate([dataset[0]])
+    torch.manual_seed(0)
+    model, _ = build_model(cfg)
+    model.eval()
+    with torch.no_grad():
+        outputs = model(**batch["inputs"])
+    return outputs_to_submission(outputs, batch["meta"], cfg.post, cfg.data.clip_len)[0]
+
+
+@pytest.fixture(scope="module")
+def features(assets):
+    feat_root = assets["root"] / "feats"
+    clip = str(assets["clip"])
+    assert extract_main(["videos", str(assets["video"]), "--out_dir", str(feat_root), "--clip_model", clip]) == 0
+    annotation = assets["root"] / "ann.jsonl"
+    annotation.write_text(json.dumps({"qid": 1, "query": QUERY, "vid": "walk", "duration": 7.0}) + "\n")
+    assert extract_main(["queries", str(annotation), "--out_dir", str(feat_root), "--clip_model", clip]) == 0
+    return feat_root, annotation
+
+
+def test_sliding_windows_cover_with_half_overlap():
+    assert sliding_windows(4, 75) == [(0, 4)]
+    assert sliding_windows(10, 4) == [(0, 4), (2, 6), (4, 8), (6, 10)]
+    assert sliding_windows(9, 4) == [(0, 4), (2, 6), (4, 8), (5, 9)]
+
+
+def test_prediction_equals_the_training_data_path(assets, features):
+    feat_root, annotation = features
+    ckpt = assets["root"] / "clip_only.ckpt"
+    cfg = make_checkpoint(ckpt, feat_root, max_v_l=75)
+    expected = dataset_prediction(cfg, annotation)
+    retriever = MomentRetriever.from_checkpoint(ckpt, clip_model=str(assets["clip"]), device="cpu")
+    result = retriever.predict(QUERY, assets["video"], top_k=10)
+    assert len(result["saliency"]) == 4  # 7 s -> 3 full clips + the 1 s tail
+    np.testing.assert_allclose(result["saliency"], expected["pred_saliency_scores"], atol=1e-3)
+    np.testing.assert_allclose(result["moments"], expected["pred_relevant_windows"], atol=1e-3)
+    assert retriever.encode_video(assets["video"]) is retriever.encode_video(assets["video"])  # cached
+
+
+def test_long_video_sliding_windows_merge(assets, features):
+    feat_root, annotation = features
+    ckpt = assets["root"] / "short_max.ckpt"
+    cfg = make_checkpoint(ckpt, feat_root, max_v_l=3)  # 4 clips -> windows [0, 3) and [1, 4)
+    first_window = dataset_prediction(cfg, annotation)  # the data path truncates to max_v_l: window [0, 3)
+    retriever = MomentRetriever.from_checkpoint(ckpt, clip_model=str(assets["clip"]), device="cpu")
+    result = retriever.predict(QUERY, assets["video"], top_k=20)
+    assert len(result["saliency"]) == 4
+    assert result["saliency"][0] == pytest.approx(first_window["pred_saliency_scores"][0], abs=1e-3)
+    assert all(0 <= st <= ed <= 7.0 for st, ed, _ in result["moments"])
+    scores = [m[2] for m in result["moments"]]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_caption_checkpoint_with_and_without_a_captioner(assets, features, tmp_path):
+    feat_root, _ = features
+    ckpt = tmp_path / "caps.ckpt"
+    make_checkpoint(ckpt, feat_root, max_v_l=75, captions=True)
+    with_caps = MomentRetriever.from_checkpoint(ckpt, clip_model=str(assets["clip"]),
+                                                caption_model=str(assets["internvl"]),
+                                                caption_encoder=str(assets["clip"]), device="cpu")
+    result = with_caps.predict(QUERY, assets["video"])
+    assert len(result["captions"]) == 4 and len(result["saliency"]) == 4
+    without = MomentRetriever.from_checkpoint(ckpt, clip_model=str(assets["clip"]), device="cpu")
+    masked = without.predict(QUERY, assets["video"])
+    assert masked["captions"] is None and len(masked["saliency"]) == 4
+
+
+def test_cli_writes_json_and_plot(assets, features, tmp_path, capsys):
+    feat_root, _ = features
+    ckpt = tmp_path / "m.ckpt"
+    make_checkpoint(ckpt, feat_root, max_v_l=75)
+    out, plot = tmp_path / "r.json", tmp_path / "r.png"
+    args = ["--video", str(assets["video"]), "--query", QUERY, "--checkpoint", str(ckpt), "--clip_model",
+            str(assets["clip"]), "--out", str(out), "--plot", str(plot), "--gt", "2,4", "--device", "cpu"]
+    assert inference_main(args) == 0
+    result = json.loads(out.read_text())
+    assert result["query"] == QUERY and len(result["saliency"]) == 4 and len(result["moments"]) == 5
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "saliency per clip" in capsys.readouterr().out
+    assert inference_main([*args[:4], "--checkpoint", str(tmp_path / "missing.ckpt")]) == 2
+    assert "checkpoint not found" in capsys.readouterr().err

@@ -1,0 +1,259 @@
+"""Run a trained checkpoint on a raw video: python -m trdetr_cap.inference and the MomentRetriever API.
+
+    python -m trdetr_cap.inference --video V.mp4 --query "a man opens the door" --checkpoint runs/x/best.ckpt \
+        [--out result.json] [--plot result.png] [--clip_model DIR] [--slowfast_ckpt SLOWFAST_8x8_R50.pkl] \
+        [--caption_model OpenGVLab/InternVL3-8B-hf]
+
+    retriever = MomentRetriever.from_checkpoint("best.ckpt", clip_model="openai/clip-vit-base-patch32")
+    result = retriever.predict("a man opens the door", video="V.mp4")  # the video is encoded once, then cached
+    result["moments"]   # [[start_s, end_s, score], ...] best first
+    result["saliency"]  # one score per clip_len-second clip
+
+Features are built as the data pipeline builds them: each video feature set (in the checkpoint's ``v_feat_dirs``
+order, SlowFast before CLIP for QVHighlights) L2-normalised per row, cut to a common length, TEF appended by
+``trdetr_cap.data.collate``; the query is CLIP's token states, ``max_q_l`` tokens, L2-normalised; captions are CLIP
+text embeddings of one MLLM caption per clip. A video longer than ``max_v_l`` clips is cut into windows of
+``max_v_l`` clips overlapping by half; the windows' moments are shifted to video time and merged by temporal NMS,
+and each clip's saliency is the mean over the windows that contain it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from trdetr_cap.config import Config, from_dict
+from trdetr_cap.video.clip import DEFAULT_CLIP_MODEL
+
+FEATURE_WIDTHS = {"slowfast": 2304, "clip": 512}
+
+
+def video_feature_kinds(cfg: Config) -> list[str]:
+    """The checkpoint's video feature sets in input order, from ``v_feat_dirs`` names or else the input width."""
+    kinds = []
+    for d in cfg.data.v_feat_dirs:
+        name = Path(d).name.lower()
+        kinds.append("slowfast" if "slowfast" in name else "clip" if "clip" in name else "?")
+    if not kinds or "?" in kinds:
+        width = cfg.model.v_feat_dim - (2 if cfg.data.use_tef else 0)
+        kinds = {512: ["clip"], 2816: ["slowfast", "clip"]}.get(width, [])
+    if sum(FEATURE_WIDTHS[k] for k in kinds) + 2 * cfg.data.use_tef != cfg.model.v_feat_dim or cfg.data.a_feat_dir:
+        raise ValueError(f"checkpoint expects video features {cfg.data.v_feat_dirs or '?'} of width "
+                         f"{cfg.model.v_feat_dim}{' with audio' if cfg.data.a_feat_dir else ''}; raw-video inference "
+                         "supports CLIP (512) and SlowFast (2304) + CLIP, with TEF")
+    return kinds
+
+
+def sliding_windows(n_clips: int, max_len: int) -> list[tuple[int, int]]:
+    """[start, end) clip ranges of at most ``max_len`` clips, overlapping by half, covering all ``n_clips``."""
+    if n_clips <= max_len:
+        return [(0, n_clips)]
+    stride = max(1, max_len // 2)
+    starts = list(range(0, n_clips - max_len + 1, stride))
+    if starts[-1] + max_len < n_clips:
+        starts.append(n_clips - max_len)
+    return [(s, s + max_len) for s in starts]
+
+
+class MomentRetriever:
+    """A TR-DETR checkpoint plus the extractors that turn a raw video and a text query into its inputs."""
+
+    def __init__(self, model: torch.nn.Module, cfg: Config, clip_extractor, slowfast_extractor=None,
+                 caption_backend=None, caption_encoder=None, device: str = "cpu"):
+        from trdetr_cap.models.caption_fusion import captions_enabled
+
+        self.model, self.cfg, self.device = model, cfg, torch.device(device)
+        self.kinds = video_feature_kinds(cfg)
+        if "slowfast" in self.kinds and slowfast_extractor is None:
+            raise ValueError("this checkpoint uses SlowFast features: pass slowfast_ckpt (--slowfast_ckpt)")
+        self.clip, self.slowfast = clip_extractor, slowfast_extractor
+        self.uses_captions = captions_enabled(cfg.caption)
+        self.caption_backend, self.caption_encoder = caption_backend, caption_encoder
+        self._videos: dict[tuple[str, int], dict[str, Any]] = {}
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint: str | Path, clip_model: str = DEFAULT_CLIP_MODEL, slowfast_ckpt: str = "",
+                        caption_model: str = "", caption_backend: str = "transformers", caption_encoder: str = "",
+                        device: str = "auto") -> MomentRetriever:
+        """Load ``checkpoint`` (a plain-dict trdetr_cap checkpoint) and the feature extractors it needs.
+
+        ``caption_model`` is only used by caption checkpoints; without it their caption rows are masked out (the
+        model met dropped caption rows in training, but expect weaker results). ``caption_encoder`` defaults to the
+        checkpoint's ``cap_text_encoder``.
+        """
+        from trdetr_cap.engine.checkpoint import load_checkpoint
+        from trdetr_cap.extract import resolve_device
+        from trdetr_cap.models import build_model
+        from trdetr_cap.models.caption_fusion import captions_enabled
+        from trdetr_cap.video.clip import ClipFeatureExtractor
+
+        device = resolve_device(device)
+        ckpt = load_checkpoint(checkpoint)
+        cfg = from_dict(ckpt["config"], str(checkpoint))
+        model, _ = build_model(cfg)
+        model.load_state_dict(ckpt["model"])
+        model.to(device).eval()
+        clip = ClipFeatureExtractor(clip_model, device)
+        slowfast = None
+        if "slowfast" in video_feature_kinds(cfg):
+            from trdetr_cap.video.slowfast import SlowFastExtractor
+
+            slowfast = SlowFastExtractor(slowfast_ckpt, device) if slowfast_ckpt else None
+        backend = encoder = None
+        if captions_enabled(cfg.caption) and caption_model:
+            from trdetr_cap.captions.backends import build_backend
+
+            c = cfg.caption
+            backend = build_backend(caption_backend, caption_model, device, "auto", c.cap_max_new_tokens,
+                                    c.cap_frames)
+            name = caption_encoder or c.cap_text_encoder
+            encoder = clip if name == clip_model else ClipFeatureExtractor(name, device)
+        return cls(model, cfg, clip, slowfast, backend, encoder, device)
+
+    # ---- video side (cached) -------------------------------------------------------------------------------------
+    def encode_video(self, path: str | Path) -> dict[str, Any]:
+        """Decode and encode ``path`` once: {"video" (L, D) normalised, "caption" (L, Dc) or None, "duration",
+        "captions" (strings or None)}. Cached per file (path and modification time)."""
+        from trdetr_cap.data.features import l2_normalize
+        from trdetr_cap.video.decode import probe_video
+
+        path = Path(path)
+        key = (str(path.resolve()), path.stat().st_mtime_ns if path.exists() else 0)
+        if key in self._videos:
+            return self._videos[key]
+        d = self.cfg.data
+        sets = [(self.slowfast if kind == "slowfast" else self.clip).encode_video(path, d.clip_len)
+                for kind in self.kinds]
+        if d.normalize_v:
+            sets = [l2_normalize(s) for s in sets]
+        length = min(len(s) for s in sets)
+        encoded = {"video": np.concatenate([s[:length] for s in sets], axis=1).astype(np.float32),
+                   "duration": probe_video(path).duration, "caption": None, "captions": None}
+        if self.uses_captions and self.caption_backend is not None:
+            encoded["captions"], encoded["caption"] = self._caption_features(path, length)
+        self._videos[key] = encoded
+        return encoded
+
+    def _caption_features(self, path: Path, length: int) -> tuple[list[str], np.ndarray]:
+        from trdetr_cap.captions.embed import align_to_clips
+        from trdetr_cap.captions.generate import caption_video
+        from trdetr_cap.data.features import l2_normalize
+
+        c = self.cfg.caption
+        row = caption_video(path, self.caption_backend, c.cap_prompt, c.cap_window, c.cap_stride, c.cap_frames)
+        emb = align_to_clips(self.caption_encoder.encode_pooled(row["captions"]), row["clip_len"],
+                             self.cfg.data.clip_len)[:length]
+        if len(emb) < length:  # the caption grid ended early: repeat the last caption
+            emb = np.concatenate([emb, np.repeat(emb[-1:], length - len(emb), axis=0)])
+        return row["captions"], (l2_normalize(emb) if self.cfg.data.normalize_t else emb).astype(np.float32)
+
+    def encode_query(self, query: str) -> np.ndarray:
+        """(min(Lq, max_q_l), 512) CLIP token states, L2-normalised as the data pipeline does."""
+        from trdetr_cap.data.features import l2_normalize
+
+        feats = self.clip.encode_texts([query], max_tokens=self.cfg.data.max_q_l)[0]["last_hidden_state"]
+        return l2_normalize(feats) if self.cfg.data.normalize_t else feats
+
+    # ---- prediction ----------------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def predict(self, query: str, video: str | Path, top_k: int = 10) -> dict[str, Any]:
+        """Moments [[start_s, end_s, score], ...] (best first, at most ``top_k``) and per-clip saliency."""
+        from trdetr_cap.data.dataset import collate, move_to_device
+        from trdetr_cap.engine.postprocess import outputs_to_submission, temporal_nms
+
+        enc = self.encode_video(video)
+        text = self.encode_query(query)
+        d, clip_len = self.cfg.data, self.cfg.data.clip_len
+        n_clips = len(enc["video"])
+        windows = sliding_windows(n_clips, d.max_v_l)
+        samples = []
+        for start, end in windows:
+            caption = enc["caption"][start:end] if enc["caption"] is not None else None
+            if self.uses_captions and caption is None:  # no captioner given: every caption row masked out
+                caption = np.zeros((0, self.cfg.caption.cap_feat_dim), np.float32)
+            duration = min(enc["duration"], end * clip_len) - start * clip_len
+            samples.append({"meta": {"qid": 0, "query": query, "vid": str(video), "duration": duration,
+                                     "feat_len": end - start},
+                            "video": enc["video"][start:end], "audio": None, "text": text,
+                            "caption": caption, "use_tef": d.use_tef})
+        batch = move_to_device(collate(samples), self.device)
+        outputs = self.model(**batch["inputs"])
+        post = dataclasses.replace(self.cfg.post, max_duration=-1.0, nms_thd=-1.0)  # clamp to each window
+        rows = outputs_to_submission(outputs, batch["meta"], post, clip_len)
+        moments, saliency, counts = [], np.zeros(n_clips), np.zeros(n_clips)
+        for (start, end), row in zip(windows, rows, strict=True):
+            offset = start * clip_len
+            moments += [[st + offset, ed + offset, sc] for st, ed, sc in row["pred_relevant_windows"]]
+            saliency[start:end] += np.asarray(row["pred_saliency_scores"], dtype=np.float64)
+            counts[start:end] += 1
+        if len(windows) > 1:
+            nms = self.cfg.post.nms_thd if self.cfg.post.nms_thd >= 0 else 0.7
+            moments = temporal_nms(moments, nms, len(moments))
+        moments = sorted(moments, key=lambda m: m[2], reverse=True)[:top_k]
+        return {"query": query, "video": str(video), "duration": enc["duration"], "clip_len": clip_len,
+                "moments": [[round(v, 4) for v in m] for m in moments],
+                "saliency": [round(float(s), 4) for s in saliency / np.maximum(counts, 1)],
+                "captions": enc["captions"]}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m trdetr_cap.inference", description=__doc__.split("\n")[0])
+    parser.add_argument("--video", required=True)
+    parser.add_argument("--query", required=True, action="append", help="repeat for several queries")
+    parser.add_argument("--checkpoint", required=True)
+    parser.add_argument("--out", default="", help="write the results as JSON")
+    parser.add_argument("--plot", default="", help="write a saliency / moments plot (png)")
+    parser.add_argument("--gt", default="", help="ground-truth windows for the plot, e.g. '10,24;60,72'")
+    parser.add_argument("--clip_model", default=DEFAULT_CLIP_MODEL)
+    parser.add_argument("--slowfast_ckpt", default="")
+    parser.add_argument("--caption_model", default="")
+    parser.add_argument("--caption_backend", default="transformers", choices=["transformers", "internvl2", "vllm"])
+    parser.add_argument("--caption_encoder", default="", help="default: the checkpoint's cap_text_encoder")
+    parser.add_argument("--top_k", type=int, default=5)
+    parser.add_argument("--device", default="auto")
+    return parser
+
+
+def parse_windows(text: str) -> list[list[float]]:
+    """'10,24;60,72' -> [[10, 24], [60, 72]]."""
+    try:
+        return [[float(v) for v in part.split(",")] for part in text.split(";") if part.strip()]
+    except ValueError:
+        raise ValueError(f"--gt: expected 'st,ed;st,ed', got {text!r}") from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        gt = parse_windows(args.gt) if args.gt else None
+        retriever = MomentRetriever.from_checkpoint(args.checkpoint, args.clip_model, args.slowfast_ckpt,
+                                                    args.caption_model, args.caption_backend, args.caption_encoder,
+                                                    args.device)
+        results = [retriever.predict(q, args.video, args.top_k) for q in args.query]
+    except (FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    for res in results:
+        print(f"query: {res['query']}")
+        for st, ed, sc in res["moments"]:
+            print(f"  {st:8.1f} s - {ed:8.1f} s   score {sc:.4f}")
+        print("  saliency per clip: " + " ".join(f"{s:.2f}" for s in res["saliency"]))
+    if args.out:
+        from trdetr_cap.utils.io import atomic_write_json
+
+        atomic_write_json(args.out, results if len(results) > 1 else results[0])
+    if args.plot:
+        from trdetr_cap.viz import plot_result
+
+        plot_result(results[0], args.plot, gt_windows=gt)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
