@@ -307,7 +307,8 @@ def _evaluate_and_select(cfg, model, criterion, optimizer, lr_scheduler, val_loa
     score = float(brief[selection_key(cfg)])
     logger.info("eval epoch %d (%.1f s) | %s", epoch + 1, time.perf_counter() - tic, json.dumps(brief))
     for k, v in {**eval_losses, **brief}.items():
-        writer.add_scalar(f"Eval/{k}", v, epoch + 1)
+        if v is not None:  # a metric is null when no GT falls in its bucket
+            writer.add_scalar(f"Eval/{k}", v, epoch + 1)
     if score > state.best_score:
         state.best_score, state.best_epoch, state.es_cnt = score, epoch, 0
         atomic_write_jsonl(run_dir / "best_val_preds.jsonl", rows)

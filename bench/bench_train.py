@@ -1,0 +1,120 @@
+"""Training and evaluation throughput of the full-size QVHighlights model on synthetic data at QVHighlights widths.
+
+    .venv/bin/python bench/bench_train.py [--steps 8] [--device cpu] [--threads 2] [--eval_queries 500]
+
+Data: the built-in synthetic generator at the release's shapes (SlowFast 2304 + CLIP 512 + TEF, CLIP text 512,
+every video 75 clips), written once under data/bench_qvh. Train: samples/s over whole steps (loader -> collate ->
+forward -> loss -> backward -> clip -> AdamW step) at batch 32, after 2 warm-up steps. Eval: queries/s for the
+validation pass the training loop runs (forward, eval losses, post-processing, metrics) and for prediction only
+(no losses). The original TR-DETR, measured on the 2-core dev machine while quiet (2 threads, no workers):
+32 samples/s training, 500 queries in 7.9 s evaluation (63 queries/s). Timings swing 5-20x with machine load, so
+/proc/loadavg is printed beside every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+
+from trdetr_cap.config import load_config
+from trdetr_cap.data import build_dataset, collate, move_to_device
+from trdetr_cap.data.synthetic import SyntheticParams, generate, synthetic_overrides
+from trdetr_cap.engine.loop import evaluate, weighted_losses
+from trdetr_cap.engine.train import infer_feature_dims, select_device
+from trdetr_cap.eval import evaluate as evaluate_metrics
+from trdetr_cap.models import build_model
+
+ROOT = Path(__file__).resolve().parents[1]
+ORIGINAL_TRAIN_SAMPLES_PER_S = 32.0
+ORIGINAL_EVAL_QUERIES_PER_S = 500 / 7.9
+
+
+def loadavg() -> str:
+    return Path("/proc/loadavg").read_text().strip() if Path("/proc/loadavg").exists() else "n/a"
+
+
+def bench_train(model, criterion, dataset, device, steps: int, bsz: int, amp: bool) -> float:
+    """Samples/s over ``steps`` full optimisation steps (after 2 warm-up steps)."""
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=1e-4)
+    loader = DataLoader(dataset, batch_size=bsz, shuffle=True, collate_fn=collate, drop_last=True)
+    batches = itertools.cycle(loader) if len(loader) < steps + 2 else iter(loader)
+    model.train()
+    criterion.train()
+
+    def step() -> None:
+        batch = move_to_device(next(batches), device)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp and device.type == "cuda"):
+            outputs = model(**batch["inputs"])
+        total = weighted_losses(criterion(outputs, batch["targets"]), criterion.weight_dict)["loss_overall"]
+        optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 0.1)
+        optimizer.step()
+
+    for _ in range(2):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    tic = time.perf_counter()
+    for _ in range(steps):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return steps * bsz / (time.perf_counter() - tic)
+
+
+def bench_eval(model, criterion, dataset, cfg, device, with_losses: bool) -> tuple[float, dict]:
+    """Queries/s of a full validation pass (+ metrics); returns (queries/s, brief metrics)."""
+    loader = DataLoader(dataset, batch_size=cfg.train.eval_bsz, shuffle=False, collate_fn=collate)
+    tic = time.perf_counter()
+    rows, _ = evaluate(model, criterion if with_losses else None, loader, device, cfg.post, cfg.data.clip_len,
+                       cfg.train.amp, progress=False)
+    metrics = evaluate_metrics(rows, dataset.records, dataset=cfg.data.dataset)
+    return len(rows) / (time.perf_counter() - tic), metrics["brief"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--steps", type=int, default=8, help="timed training steps (after 2 warm-up steps)")
+    parser.add_argument("--bsz", type=int, default=32)
+    parser.add_argument("--eval_queries", type=int, default=500)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
+    parser.add_argument("--data", default=str(ROOT / "data" / "bench_qvh"))
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    n_train = max(args.bsz * (args.steps + 2), 64)
+    params = SyntheticParams(n_train=n_train, n_val=args.eval_queries, min_clips=75, max_clips=75)
+    root = generate(args.data, params)
+    cfg = load_config(ROOT / "configs" / "qvhighlights.yaml", {**synthetic_overrides(root), "cap_feat_path": ""})
+    cfg.train.device = args.device
+    device = select_device(cfg.train.device)
+    torch.manual_seed(0)
+    train_set, val_set = build_dataset(cfg, "train"), build_dataset(cfg, "val")
+    infer_feature_dims(cfg, train_set)
+    model, criterion = build_model(cfg)
+    model.to(device)
+    criterion.to(device)
+
+    print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"{sum(p.numel() for p in model.parameters()):,} params, batch {args.bsz}, Lv 75")
+    print(f"loadavg before: {loadavg()}")
+    train_sps = bench_train(model, criterion, train_set, device, args.steps, args.bsz, cfg.train.amp)
+    print(f"train: {train_sps:.1f} samples/s ({args.bsz / train_sps:.3f} s/step; "
+          f"{train_sps / ORIGINAL_TRAIN_SAMPLES_PER_S:.2f}x the original's 32 samples/s) | loadavg {loadavg()}")
+    for with_losses in (True, False):
+        qps, _ = bench_eval(model, criterion, val_set, cfg, device, with_losses)
+        what = "val pass with eval losses + postprocess + metrics" if with_losses else "predict + postprocess + metrics"
+        print(f"eval ({what}): {qps:.1f} queries/s ({len(val_set) / qps:.2f} s for {len(val_set)}; "
+              f"{qps / ORIGINAL_EVAL_QUERIES_PER_S:.2f}x the original's 63 queries/s) | loadavg {loadavg()}")
+
+
+if __name__ == "__main__":
+    main()
