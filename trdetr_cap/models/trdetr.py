@@ -13,7 +13,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from trdetr_cap.config import CaptionConfig, FixConfig, ModelConfig
-from trdetr_cap.models.caption_fusion import CaptionFusion, captions_enabled
+from trdetr_cap.models.caption_fusion import CaptionFusion, Captions, captions_enabled
 from trdetr_cap.models.layers import MLP, TextPositionEmbedding, VideoPositionEmbedding, build_input_projection
 from trdetr_cap.models.refinement import QueryGuidedRefinement
 from trdetr_cap.models.transformer import (
@@ -123,31 +123,17 @@ class TRDETR(nn.Module):
         if self.caption_fusion is not None:
             captions = self.caption_fusion.prepare(src_cap, src_cap_mask, src_vid_mask)
             src_vid = self.caption_fusion.concat_early(src_vid, captions)
-        vid = self.input_vid_proj(src_vid)
+        vid_nocap = self.input_vid_proj(src_vid)
         txt = self.input_txt_proj(src_txt)
-        vid_nocap = vid
-        if captions is not None:
-            vid = self.caption_fusion.gate_early(vid, captions)
-        src_vid_ed, src_txt_ed = vid, txt  # pre-refinement projections: CTC, VTC and MR2HD read these
+        vid = vid_nocap if captions is None else self.caption_fusion.gate_early(vid_nocap, captions)
+        # vid / txt are the pre-refinement projections (src_vid_ed / src_txt_ed): CTC, VTC and MR2HD read these
 
-        video_valid, text_valid = src_vid_mask.bool(), src_txt_mask.bool()
-        video_pad, text_pad = ~video_valid, ~text_valid
-        pos = self.video_pos(src_vid_mask).to(vid.dtype)
-        txt_pos = self.txt_pos(txt) if self.use_txt_pos else None  # the original's (odd) text "position"
-        x = self.refinement(vid, txt, src_vid_mask, src_txt_mask)
-        x = self.t2v_encoder(x, pos, video_pad, txt, text_pad, txt_pos)
-        prior = None
-        if captions is not None:
-            x = self.caption_fusion.attend(x, pos, captions, txt, src_txt_mask)
-            prior = self.caption_fusion.similarity_prior(captions, txt, src_txt_mask)
-
-        memory = self.encoder(x, pos, video_pad)
-        memory = self.hd2mr(memory, x, pos, video_valid, prior)
-        hs, references = self.decoder(memory, video_pad, pos, self.query_embed.weight)
-
+        memory, prior = self.encode(vid, txt, src_vid_mask, src_txt_mask, captions)
+        hs, references = self.decoder(memory, ~src_vid_mask.bool(), self.video_pos(src_vid_mask).to(memory.dtype),
+                                      self.query_embed.weight)
         outputs_class = self.class_embed(hs)  # (n_dec, B, Nq, 2)
         outputs_span = (self.span_embed(hs) + inverse_sigmoid(references)).sigmoid()  # (n_dec, B, Nq, 2) cxw
-        saliency = self.mr2hd(outputs_class[-1], outputs_span[-1], memory, src_vid_ed, src_vid_mask)
+        saliency = self.mr2hd(outputs_class[-1], outputs_span[-1], memory, vid, src_vid_mask)
         if prior is not None:
             saliency = saliency + self.caption_fusion.prior.saliency_scale * prior
 
@@ -161,11 +147,31 @@ class TRDETR(nn.Module):
         if self.aux_loss:
             out["aux_outputs"] = [{"pred_logits": a, "pred_spans": b}
                                   for a, b in zip(outputs_class[:-1], outputs_span[:-1], strict=True)]
-        out.update(src_txt_ed=src_txt_ed, src_vid_ed=src_vid_ed,
-                   src_vid_cls_ed=src_vid_ed.mean(1), src_txt_cls_ed=src_txt_ed.mean(1))  # means include padding
+        out.update(src_txt_ed=txt, src_vid_ed=vid,
+                   src_vid_cls_ed=vid.mean(1), src_txt_cls_ed=txt.mean(1))  # plain means: padding included
         if captions is not None:
             out.update(self.caption_fusion.extra_outputs(captions, vid_nocap, prior))
         return out
+
+    def encode(self, vid: torch.Tensor, txt: torch.Tensor, video_mask: torch.Tensor, text_mask: torch.Tensor,
+               captions: Captions | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Refinement -> T2V (-> caption attention) -> encoder -> HD2MR -> encoder again.
+
+        vid (B, Lv, D), txt (B, Lt, D), masks (B, Lv) / (B, Lt) -> memory M2 (B, Lv, D) and the caption prior
+        (B, Lv) (None unless cap_sim_prior).
+        """
+        video_valid = video_mask.bool()
+        video_pad, text_pad = ~video_valid, ~text_mask.bool()
+        pos = self.video_pos(video_mask).to(vid.dtype)
+        txt_pos = self.txt_pos(txt) if self.use_txt_pos else None  # the original's (odd) text "position"
+        x = self.refinement(vid, txt, video_mask, text_mask)
+        x = self.t2v_encoder(x, pos, video_pad, txt, text_pad, txt_pos)
+        prior = None
+        if captions is not None:
+            x = self.caption_fusion.attend(x, pos, captions, txt, text_mask)
+            prior = self.caption_fusion.similarity_prior(captions, txt, text_mask)
+        memory = self.encoder(x, pos, video_pad)
+        return self.hd2mr(memory, x, pos, video_valid, prior), prior
 
     def hd2mr(self, memory: torch.Tensor, t2v_video: torch.Tensor, pos: torch.Tensor, video_valid: torch.Tensor,
               prior: torch.Tensor | None) -> torch.Tensor:
