@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     videos.add_argument("inputs", nargs="+", help="video files, directories of videos, or .txt lists of paths")
     videos.add_argument("--features", nargs="+", choices=["clip", "slowfast"], default=["clip"])
     videos.add_argument("--slowfast_ckpt", default="", help="SlowFast R50 8x8 Kinetics-400 checkpoint (.pkl or .pyth)")
+    videos.add_argument("--slowfast_crop_size", type=int, default=224, help="SlowFast input crop (HERO: 224)")
     videos.add_argument("--clip_len", type=float, default=2.0)
     queries = sub.add_parser("queries", help="token-level CLIP text features of annotation queries")
     queries.add_argument("inputs", nargs="+", help="annotation jsonl files with qid and query fields")
@@ -56,7 +57,8 @@ def run_videos(args: argparse.Namespace) -> int:
         if not args.slowfast_ckpt:
             print("error: --features slowfast needs --slowfast_ckpt", file=sys.stderr)
             return 2
-        encoders["slowfast_features"] = SlowFastExtractor(args.slowfast_ckpt, device, args.batch_size)
+        encoders["slowfast_features"] = SlowFastExtractor(args.slowfast_ckpt, device, max(1, args.batch_size // 8),
+                                                          args.slowfast_crop_size)
     if "clip" in args.features:
         encoders["clip_features"] = ClipFeatureExtractor(args.clip_model, device, args.batch_size)
     videos = list_videos(args.inputs)

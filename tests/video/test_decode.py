@@ -28,8 +28,9 @@ def test_num_clips_counts_a_tail_of_at_least_half_a_second(duration, expected):
 def test_slowfast_times_are_32_per_clip_at_30fps():
     times = slowfast_frame_times(2, clip_len=2.0, fps=30.0, num_frames=32)
     assert len(times) == 64
-    # 60 source positions per clip, 32 spread evenly: first 0, last 59 / 30 s, second clip offset by 2 s
-    assert times[0] == 0.0 and times[31] == pytest.approx(59 / 30) and times[32] == pytest.approx(2.0)
+    # frames floor(linspace(0, 63, 32)) of the 60 in a clip, clamped: ..., 58, 59, 59
+    assert times[0] == 0.0 and times[29] == pytest.approx(58 / 30) and times[30] == times[31] == pytest.approx(59 / 30)
+    assert times[32] == pytest.approx(2.0)
     assert all(b >= a for a, b in zip(times, times[1:], strict=False))
 
 

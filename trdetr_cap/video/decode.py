@@ -8,8 +8,7 @@ frame rate (25, 29.97, variable) maps onto the same grid. Requests past the last
 Two samplings are built on this:
 * CLIP: one frame per clip at ``i * clip_len`` (the frame ffmpeg's ``fps=0.5`` filter keeps, as the extractor behind
   the released features did), see :func:`clip_frame_times`.
-* SlowFast: each clip resampled at 30 fps, ``num_frames`` (32) frames evenly spread over its 2 s, see
-  :func:`slowfast_frame_times`.
+* SlowFast: each clip resampled at 30 fps, 32 frames every other frame, see :func:`slowfast_frame_times`.
 """
 
 from __future__ import annotations
@@ -88,10 +87,14 @@ def clip_frame_times(n_clips: int, clip_len: float = 2.0) -> list[float]:
     return [i * clip_len for i in range(n_clips)]
 
 
-def slowfast_frame_times(n_clips: int, clip_len: float = 2.0, fps: float = 30.0, num_frames: int = 32) -> list[float]:
-    """(n_clips * num_frames,) times: each clip resampled at ``fps`` then ``num_frames`` indices spread evenly."""
+def slowfast_frame_times(n_clips: int, clip_len: float = 2.0, fps: float = 30.0, num_frames: int = 32,
+                         sampling_rate: int = 2) -> list[float]:
+    """(n_clips * num_frames,) times: each clip resampled at ``fps``, then ``num_frames`` frames taken every
+    ``sampling_rate`` frames (indices floor(linspace(0, num_frames * sampling_rate - 1, num_frames))), clamped to the
+    clip: for 2 s at 30 fps, 32 frames over indices 0..59, the last two repeating index 59 (the SlowFast 8x8 input
+    that HERO's extractor, used for the released features, builds)."""
     per_clip = max(int(round(clip_len * fps)), 1)  # 60 frames for a 2 s clip at 30 fps
-    idx = np.linspace(0, per_clip - 1, num_frames).round().astype(int)
+    idx = np.floor(np.linspace(0, num_frames * sampling_rate - 1, num_frames)).astype(int).clip(0, per_clip - 1)
     return [i * clip_len + j / fps for i in range(n_clips) for j in idx]
 
 
