@@ -164,3 +164,10 @@ def test_prior_with_zero_strength_starts_at_the_baseline():
     with torch.no_grad():
         a, b = baseline(**inputs), model(**inputs)
     torch.testing.assert_close(a["saliency_scores"], b["saliency_scores"], rtol=0, atol=0)
+
+
+def test_unknown_early_fusion_mode_and_missing_caption_width_raise():
+    with pytest.raises(ValueError, match="cap_early_fusion"):
+        _build(cap_early_fusion="sum")
+    with pytest.raises(ValueError, match="cap_feat_dim"):
+        _build(cap_cross_attn=True, cap_feat_dim=0)

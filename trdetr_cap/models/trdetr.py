@@ -85,6 +85,9 @@ class TRDETR(nn.Module):
         self.fix_hd2mr_mask = fixes.fix_hd2mr_mask
         self.fix_mr2hd_span = fixes.fix_mr2hd_span
         cap_on = captions_enabled(caption_cfg)
+        if cap_on and caption_cfg.cap_feat_dim <= 0:
+            raise ValueError("caption.cap_feat_dim must be set (> 0) when a caption piece is on; training infers it "
+                             "from the caption features")
         concat_dim = caption_cfg.cap_feat_dim if cap_on and caption_cfg.cap_early_fusion == "concat" else 0
 
         self.input_vid_proj = build_input_projection(mc.v_feat_dim + concat_dim, d, mc.n_input_proj,
