@@ -30,12 +30,12 @@ def assets(tmp_path_factory):
             "internvl": save_tiny_internvl(root / "internvl")}
 
 
-def make_checkpoint(path, feat_root, max_v_l: int, captions: bool = False):
+def make_checkpoint(path, feat_root, max_v_l: int, captions: bool = False, slowfast: bool = False):
     cfg = Config()
-    cfg.data.v_feat_dirs = [str(feat_root / "clip_features")]
+    cfg.data.v_feat_dirs = [str(feat_root / "slowfast_features")] * slowfast + [str(feat_root / "clip_features")]
     cfg.data.t_feat_dir = str(feat_root / "clip_text_features")
     cfg.data.max_v_l = max_v_l
-    cfg.model.v_feat_dim = 512 + 2
+    cfg.model.v_feat_dim = 2304 * slowfast + 512 + 2
     cfg.post.max_duration = -1.0  # clamp to each video's own duration
     if captions:
         cfg.caption.cap_cross_attn = True
@@ -92,6 +92,26 @@ def test_prediction_equals_the_training_data_path(assets, features):
     np.testing.assert_allclose(result["saliency"], expected["pred_saliency_scores"], atol=1e-3)
     np.testing.assert_allclose(result["moments"], expected["pred_relevant_windows"], atol=1e-3)
     assert retriever.encode_video(assets["video"]) is retriever.encode_video(assets["video"])  # cached
+
+
+def test_slowfast_clip_checkpoint_equals_the_training_data_path(assets, features, tmp_path):
+    from trdetr_cap.video.slowfast import SlowFastR50
+
+    feat_root, annotation = features
+    slowfast_ckpt = tmp_path / "slowfast.pyth"
+    torch.manual_seed(1)
+    torch.save({"model_state": SlowFastR50().state_dict()}, slowfast_ckpt)
+    assert extract_main(["videos", str(assets["video"]), "--out_dir", str(feat_root), "--features", "slowfast",
+                         "--slowfast_ckpt", str(slowfast_ckpt), "--slowfast_crop_size", "32"]) == 0
+    ckpt = tmp_path / "slowfast_clip.ckpt"
+    cfg = make_checkpoint(ckpt, feat_root, max_v_l=75, slowfast=True)
+    expected = dataset_prediction(cfg, annotation)
+    retriever = MomentRetriever.from_checkpoint(ckpt, clip_model=str(assets["clip"]), slowfast_ckpt=str(slowfast_ckpt),
+                                                device="cpu", slowfast_crop_size=32)
+    assert retriever.kinds == ["slowfast", "clip"]
+    result = retriever.predict(QUERY, assets["video"], top_k=10)
+    np.testing.assert_allclose(result["saliency"], expected["pred_saliency_scores"], atol=1e-3)
+    np.testing.assert_allclose(result["moments"], expected["pred_relevant_windows"], atol=1e-3)
 
 
 def test_long_video_sliding_windows_merge(assets, features):

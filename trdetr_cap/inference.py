@@ -80,7 +80,7 @@ class MomentRetriever:
     @classmethod
     def from_checkpoint(cls, checkpoint: str | Path, clip_model: str = DEFAULT_CLIP_MODEL, slowfast_ckpt: str = "",
                         caption_model: str = "", caption_backend: str = "transformers", caption_encoder: str = "",
-                        device: str = "auto") -> MomentRetriever:
+                        device: str = "auto", slowfast_crop_size: int = 224) -> MomentRetriever:
         """Load ``checkpoint`` (a plain-dict trdetr_cap checkpoint) and the feature extractors it needs.
 
         ``caption_model`` is only used by caption checkpoints; without it their caption rows are masked out (the
@@ -104,7 +104,7 @@ class MomentRetriever:
         if "slowfast" in video_feature_kinds(cfg):
             from trdetr_cap.video.slowfast import SlowFastExtractor
 
-            slowfast = SlowFastExtractor(slowfast_ckpt, device) if slowfast_ckpt else None
+            slowfast = SlowFastExtractor(slowfast_ckpt, device, crop_size=slowfast_crop_size) if slowfast_ckpt else None
         backend = encoder = None
         if captions_enabled(cfg.caption) and caption_model:
             from trdetr_cap.captions.backends import build_backend
@@ -211,7 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--plot", default="", help="write a saliency / moments plot (png)")
     parser.add_argument("--gt", default="", help="ground-truth windows for the plot, e.g. '10,24;60,72'")
     parser.add_argument("--clip_model", default=DEFAULT_CLIP_MODEL)
-    parser.add_argument("--slowfast_ckpt", default="")
+    parser.add_argument("--slowfast_ckpt", default="", help="SlowFast R50 8x8 Kinetics-400 checkpoint (.pkl / .pyth)")
+    parser.add_argument("--slowfast_crop_size", type=int, default=224)
     parser.add_argument("--caption_model", default="")
     parser.add_argument("--caption_backend", default="transformers", choices=["transformers", "internvl2", "vllm"])
     parser.add_argument("--caption_encoder", default="", help="default: the checkpoint's cap_text_encoder")
@@ -234,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
         gt = parse_windows(args.gt) if args.gt else None
         retriever = MomentRetriever.from_checkpoint(args.checkpoint, args.clip_model, args.slowfast_ckpt,
                                                     args.caption_model, args.caption_backend, args.caption_encoder,
-                                                    args.device)
+                                                    args.device, args.slowfast_crop_size)
         results = [retriever.predict(q, args.video, args.top_k) for q in args.query]
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
