@@ -219,3 +219,19 @@ def test_alignment_mask_fixes_change_nothing_without_padding(fix, key):
         outputs["src_txt_ed"] = outputs["src_txt_ed"][:, :1].expand_as(outputs["src_txt_ed"]).contiguous()
         a, b = faithful(outputs, targets)[key].item(), fixed(outputs, targets)[key].item()
     assert a == pytest.approx(b, rel=1e-6)
+
+
+def test_aux_layers_are_matched_and_scored_on_their_own():
+    _, criterion = build_model(small_config())
+    logits = torch.tensor([[[2.0, -2.0], [-2.0, 2.0]]])
+    outputs = {
+        "pred_logits": logits, "pred_spans": torch.tensor([[[0.5, 0.2], [0.1, 0.1]]]),
+        "aux_outputs": [{"pred_logits": logits.flip(1), "pred_spans": torch.tensor([[[0.1, 0.1], [0.6, 0.2]]])}],
+        "src_vid_cls_ed": torch.ones(1, 4), "src_txt_cls_ed": torch.ones(1, 4),
+    }
+    losses = criterion(outputs, {"span_labels": [{"spans": torch.tensor([[0.5, 0.2]])}]})
+    # final layer: query 0 matches exactly; aux layer: its query 1 ([0.6, 0.2]) is the match, L1 (0.1 + 0) / 2
+    assert losses["loss_span"].item() == pytest.approx(0.0, abs=1e-7)
+    assert losses["loss_span_0"].item() == pytest.approx(0.05, abs=1e-6)
+    assert losses["class_error"].item() == 0.0 and losses["class_error_0"].item() == 0.0
+    assert "loss_saliency" not in losses and "loss_ctc" not in losses  # unlabelled saliency: skipped
