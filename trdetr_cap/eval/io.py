@@ -40,6 +40,10 @@ class Rows:
     def where(self, i: int) -> str:
         return f"{self.name}:{self.lines[i]}" if self.from_file else f"{self.name} row {self.lines[i]}"
 
+    def ref(self, i: int) -> str:
+        """'line 7' (file) or 'row 7' (in memory): row ``i`` within an error that already names the source."""
+        return f"{'line' if self.from_file else 'row'} {self.lines[i]}"
+
     def error(self, i: int, field: str, problem: str) -> EvalInputError:
         return EvalInputError(f"{self.where(i)}: {field}: {problem}")
 
@@ -131,7 +135,7 @@ def qid_list(rows: Rows) -> list[int | str]:
         first: dict[int | str, int] = {}
         for i, q in enumerate(qids):
             if q in first:
-                raise rows.error(i, "qid", f"duplicate qid {q!r} (first at {rows.where(first[q])})")
+                raise rows.error(i, "qid", f"duplicate qid {q!r} (first at {rows.ref(first[q])})")
             first[q] = i
     return qids
 
@@ -252,7 +256,7 @@ def match_qids(sub: Rows, gt: Rows, allow_missing: bool) -> tuple[Rows, Rows]:
             parts.append(f"{len(missing)} GT qid(s) missing from the submission (e.g. {_examples(missing)})")
         if extra:
             first = extra[0]
-            example = f"qid {sub_qids[first]!r} at line {sub.lines[first]}"
+            example = f"qid {sub_qids[first]!r} at {sub.ref(first)}"
             parts.append(f"{len(extra)} submission qid(s) not in the GT (e.g. {example})")
         hint = " (--allow-missing evaluates the common qids)"
         raise EvalInputError(f"{sub.name}: qid: does not match {gt.name}: " + "; ".join(parts) + hint)
