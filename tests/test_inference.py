@@ -92,6 +92,7 @@ def test_prediction_equals_the_training_data_path(assets, features):
     np.testing.assert_allclose(result["saliency"], expected["pred_saliency_scores"], atol=1e-3)
     np.testing.assert_allclose(result["moments"], expected["pred_relevant_windows"], atol=1e-3)
     assert retriever.encode_video(assets["video"]) is retriever.encode_video(assets["video"])  # cached
+    assert retriever.predict(QUERY, top_k=10) == result  # the last encoded video by default
 
 
 def test_slowfast_clip_checkpoint_equals_the_training_data_path(assets, features, tmp_path):
@@ -156,3 +157,5 @@ def test_cli_writes_json_and_plot(assets, features, tmp_path, capsys):
     assert "saliency per clip" in capsys.readouterr().out
     assert inference_main([*args[:4], "--checkpoint", str(tmp_path / "missing.ckpt")]) == 2
     assert "checkpoint not found" in capsys.readouterr().err
+    assert inference_main(["--video", str(tmp_path / "nope.mp4"), *args[2:]]) == 2
+    assert "nope.mp4: no such video file" in capsys.readouterr().err

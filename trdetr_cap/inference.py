@@ -5,7 +5,8 @@
         [--caption_model OpenGVLab/InternVL3-8B-hf]
 
     retriever = MomentRetriever.from_checkpoint("best.ckpt", clip_model="openai/clip-vit-base-patch32")
-    result = retriever.predict("a man opens the door", video="V.mp4")  # the video is encoded once, then cached
+    retriever.encode_video("V.mp4")                    # decoded and encoded once, then cached
+    result = retriever.predict("a man opens the door")  # or predict(query, video="V.mp4")
     result["moments"]   # [[start_s, end_s, score], ...] best first
     result["saliency"]  # one score per clip_len-second clip
 
@@ -76,6 +77,7 @@ class MomentRetriever:
         self.uses_captions = captions_enabled(cfg.caption)
         self.caption_backend, self.caption_encoder = caption_backend, caption_encoder
         self._videos: dict[tuple[str, int], dict[str, Any]] = {}
+        self._current: tuple[str, int] | None = None  # the last encoded video: predict's default
 
     @classmethod
     def from_checkpoint(cls, checkpoint: str | Path, clip_model: str = DEFAULT_CLIP_MODEL, slowfast_ckpt: str = "",
@@ -125,6 +127,7 @@ class MomentRetriever:
 
         path = Path(path)
         key = (str(path.resolve()), path.stat().st_mtime_ns if path.exists() else 0)
+        self._current = key
         if key in self._videos:
             return self._videos[key]
         d = self.cfg.data
@@ -162,11 +165,16 @@ class MomentRetriever:
 
     # ---- prediction ----------------------------------------------------------------------------------------------
     @torch.no_grad()
-    def predict(self, query: str, video: str | Path, top_k: int = 10) -> dict[str, Any]:
-        """Moments [[start_s, end_s, score], ...] (best first, at most ``top_k``) and per-clip saliency."""
+    def predict(self, query: str, video: str | Path | None = None, top_k: int = 10) -> dict[str, Any]:
+        """Moments [[start_s, end_s, score], ...] (best first, at most ``top_k``) and per-clip saliency for ``video``
+        (default: the video last given to ``encode_video``)."""
         from trdetr_cap.data.dataset import collate, move_to_device
         from trdetr_cap.engine.postprocess import outputs_to_submission, temporal_nms
 
+        if video is None:
+            if self._current is None:
+                raise ValueError("predict: no video given and none encoded yet (call encode_video first)")
+            video = self._current[0]
         enc = self.encode_video(video)
         text = self.encode_query(query)
         d, clip_len = self.cfg.data, self.cfg.data.clip_len
@@ -230,6 +238,8 @@ def parse_windows(text: str) -> list[list[float]]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from trdetr_cap.video.decode import VideoDecodeError
+
     args = build_parser().parse_args(argv)
     try:
         gt = parse_windows(args.gt) if args.gt else None
@@ -237,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
                                                     args.caption_model, args.caption_backend, args.caption_encoder,
                                                     args.device, args.slowfast_crop_size)
         results = [retriever.predict(q, args.video, args.top_k) for q in args.query]
-    except (FileNotFoundError, ValueError) as e:
+    except (FileNotFoundError, ValueError, VideoDecodeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     for res in results:

@@ -80,7 +80,7 @@ def test_caffe2_pickle_loads_every_parameter(model, tmp_path):
     del blobs["res3_1_branch2a_w"]
     path.write_bytes(pickle.dumps({"blobs": blobs}))
     with pytest.raises(ValueError, match="SLOWFAST_8x8_R50.pkl: not a SlowFast R50 8x8 checkpoint"):
-        load_slowfast_checkpoint(SlowFastR50(), path)
+        load_slowfast_checkpoint(fresh, path)
 
 
 def test_extractor_input_assembly_and_cli(model, video_dir, tmp_path):
