@@ -110,3 +110,15 @@ def _pil(frame):
     from PIL import Image
 
     return Image.fromarray(frame)
+
+
+def test_internvl_tokenizer_without_a_chat_template_gets_the_internvl_one(internvl, internvl_dir):
+    from transformers import AutoImageProcessor, AutoTokenizer
+
+    from trdetr_cap.captions.backends import InternVLImagePrompter
+
+    tokenizer = AutoTokenizer.from_pretrained(internvl_dir)
+    tokenizer.chat_template = None
+    prompter = InternVLImagePrompter(tokenizer, AutoImageProcessor.from_pretrained(internvl_dir), internvl.model.config)
+    frames = [[_pil(np.zeros((28, 28, 3), np.uint8))]]
+    torch.testing.assert_close(prompter(frames, "Hi.")["input_ids"], internvl.prompter(frames, "Hi.")["input_ids"])

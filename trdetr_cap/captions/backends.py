@@ -37,6 +37,14 @@ from PIL import Image
 BACKENDS = ("transformers", "internvl2", "vllm")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+# the chat template InternVL-hf checkpoints ship (used when a tokenizer was saved without it): images -> <IMG_CONTEXT>
+INTERNVL_CHAT_TEMPLATE = (
+    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' }}"
+    "{% if message['content'] is string %}{{ message['content'] }}{% else %}{% for item in message['content'] %}"
+    "{% if item['type'] == 'image' %}{{ '<IMG_CONTEXT>\\n' }}{% elif item['type'] == 'text' %}{{ item['text'] }}"
+    "{% endif %}{% endfor %}{% endif %}{{ '<|im_end|>\\n' }}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
 
 
 class CaptionBackend(Protocol):
@@ -74,7 +82,7 @@ class InternVLImagePrompter:
             if getattr(tokenizer, attr, None) is None:
                 raise RuntimeError(f"InternVL tokenizer lacks {attr}: not an InternVL-hf checkpoint")
         if tokenizer.chat_template is None:
-            raise RuntimeError("InternVL tokenizer has no chat template")
+            tokenizer.chat_template = INTERNVL_CHAT_TEMPLATE
         tokenizer.padding_side = "left"  # batched generation continues every row at the same position
 
     def __call__(self, windows: Sequence[Sequence[Image.Image]], prompt: str) -> dict[str, torch.Tensor]:
