@@ -69,6 +69,22 @@ class LossMeter:
         return dict(zip(keys, values, strict=True))
 
 
+def _non_finite_outputs(outputs: dict[str, Any]) -> list[str]:
+    return [k for k, v in outputs.items() if torch.is_tensor(v) and v.is_floating_point() and not v.isfinite().all()]
+
+
+def _criterion_or_non_finite(criterion, outputs, targets, epoch: int, step: int) -> dict[str, torch.Tensor]:
+    """``criterion(outputs, targets)``; NaN outputs make the Hungarian matcher raise first, reported as non-finite."""
+    try:
+        return criterion(outputs, targets)
+    except ValueError:
+        bad = _non_finite_outputs(outputs)
+        if bad:
+            raise NonFiniteLossError(f"non-finite loss at epoch {epoch + 1}, step {step + 1}: "
+                                     f"the model outputs {', '.join(bad)} contain NaN/inf") from None
+        raise
+
+
 def train_one_epoch(
     model: torch.nn.Module,
     criterion: torch.nn.Module,
@@ -94,7 +110,7 @@ def train_one_epoch(
         batch = move_to_device(batch, device)
         with autocast_context(device, amp):
             outputs = model(**batch["inputs"])
-        losses = criterion(_to_float32(outputs), batch["targets"])
+        losses = _criterion_or_non_finite(criterion, _to_float32(outputs), batch["targets"], epoch, step)
         logged = weighted_losses(losses, weight_dict)
         total = logged["loss_overall"]
         if not torch.isfinite(total):
