@@ -28,8 +28,8 @@ MAX_QUERY_TOKENS = 32  # rows kept in clip_text_features (the model reads max_q_
 def resize_center_crop(frame: np.ndarray, size: int) -> np.ndarray:
     """(H, W, 3) uint8 -> (size, size, 3) uint8: short side to ``size`` (bicubic), then the centre square."""
     h, w = frame.shape[:2]
-    scale = size / min(h, w)
-    new_w, new_h = max(size, round(w * scale)), max(size, round(h * scale))
+    # the long side truncated, as the extractor behind the released features sized ffmpeg's scale filter
+    new_w, new_h = (size, max(size, int(h * size / w))) if h >= w else (max(size, int(w * size / h)), size)
     img = Image.fromarray(frame).resize((new_w, new_h), Image.BICUBIC)
     left, top = (new_w - size) // 2, (new_h - size) // 2
     return np.asarray(img.crop((left, top, left + size, top + size)))
