@@ -33,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     videos.add_argument("--slowfast_ckpt", default="", help="SlowFast R50 8x8 Kinetics-400 checkpoint (.pkl or .pyth)")
     videos.add_argument("--slowfast_crop_size", type=int, default=224, help="SlowFast input crop (HERO: 224)")
     videos.add_argument("--clip_len", type=float, default=2.0)
+    videos.add_argument("--num_workers", type=int, default=0,
+                        help="videos decoded ahead in threads while the model encodes (use 2-8 on a GPU)")
     queries = sub.add_parser("queries", help="token-level CLIP text features of annotation queries")
     queries.add_argument("inputs", nargs="+", help="annotation jsonl files with qid and query fields")
     for p in (videos, queries):
@@ -62,7 +64,7 @@ def run_videos(args: argparse.Namespace) -> int:
     if "clip" in args.features:
         encoders["clip_features"] = ClipFeatureExtractor(args.clip_model, device, args.batch_size)
     videos = list_videos(args.inputs)
-    failures = extract_videos(videos, args.out_dir, encoders, args.clip_len, args.overwrite)
+    failures = extract_videos(videos, args.out_dir, encoders, args.clip_len, args.overwrite, args.num_workers)
     print(f"{len(videos) - len(failures)}/{len(videos)} videos done -> {args.out_dir}")
     if failures:
         print(f"{len(failures)} failed:", file=sys.stderr)

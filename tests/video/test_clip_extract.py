@@ -69,6 +69,11 @@ def test_extract_videos_cli_writes_layout_skips_done_and_lists_failures(tiny_cli
     stamp = (out / "clip_features" / "v30.npz").stat().st_mtime_ns
     assert extract_main(args) == 1
     assert (out / "clip_features" / "v30.npz").stat().st_mtime_ns == stamp  # finished files are skipped
+    threaded = tmp_path / "threaded"  # decoding ahead in 2 threads gives the same files
+    assert extract_main([*args[:3], str(threaded), *args[4:], "--num_workers", "2"]) == 1
+    for name in written:
+        np.testing.assert_array_equal(np.load(threaded / "clip_features" / name)["features"],
+                                      np.load(out / "clip_features" / name)["features"])
 
 
 def test_extract_queries_cli(tiny_clip_dir, tmp_path, capsys):

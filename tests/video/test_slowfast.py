@@ -99,6 +99,9 @@ def test_extractor_input_assembly_and_cli(model, video_dir, tmp_path):
 
     out = tmp_path / "feats"
     args = ["videos", str(video_dir / "v2997.mp4"), "--out_dir", str(out), "--features", "slowfast",
-            "--slowfast_ckpt", str(ckpt), "--slowfast_crop_size", "32"]
-    assert extract_main(args) == 0
-    assert np.load(out / "slowfast_features" / "v2997.npz")["features"].shape == (2, 2304)
+            "--slowfast_ckpt", str(ckpt), "--slowfast_crop_size", "32", "--num_workers", "1"]
+    assert extract_main(args) == 0  # decoded whole in a worker thread, then encoded
+    saved = np.load(out / "slowfast_features" / "v2997.npz")["features"]
+    assert saved.shape == (2, 2304)
+    streamed = extractor.encode_video(video_dir / "v2997.mp4")  # decoded and encoded clip batch by clip batch
+    np.testing.assert_allclose(saved, streamed, rtol=1e-4, atol=1e-4)

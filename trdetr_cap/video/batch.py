@@ -12,9 +12,11 @@ A file that exists is finished (every write is atomic), so a rerun skips it.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from tqdm import tqdm
@@ -26,10 +28,38 @@ from trdetr_cap.video.decode import VideoDecodeError
 class VideoEncoder(Protocol):
     def encode_video(self, path: str | Path, clip_len: float = 2.0) -> np.ndarray: ...
 
+    def decode_video(self, path: str | Path, clip_len: float = 2.0) -> np.ndarray: ...
+
+    def encode_decoded(self, decoded: np.ndarray) -> np.ndarray: ...
+
 
 def save_npz(path: str | Path, **arrays: np.ndarray) -> None:
     """np.savez through a temp file + rename, so an interrupted run never leaves a truncated npz."""
     atomic_write_bytes(path, lambda f: np.savez(f, **arrays))
+
+
+def _prefetched(jobs: list[tuple[Path, list[str]]], load: Callable, workers: int) -> Iterator[tuple[Any, Any]]:
+    """Yield (job, load(job)) in order, with up to ``workers`` jobs loading ahead in threads (PyAV decodes without
+    holding the GIL). An exception from ``load`` is yielded in place of its result."""
+    def attempt(job):
+        try:
+            return load(job)
+        except VideoDecodeError as e:
+            return e
+
+    if workers <= 0:
+        yield from ((job, attempt(job)) for job in jobs)
+        return
+    with ThreadPoolExecutor(workers) as pool:
+        queue: deque = deque()
+        for job in jobs:
+            queue.append((job, pool.submit(attempt, job)))
+            if len(queue) > workers:
+                done_job, future = queue.popleft()
+                yield done_job, future.result()
+        while queue:
+            done_job, future = queue.popleft()
+            yield done_job, future.result()
 
 
 def extract_videos(
@@ -38,26 +68,39 @@ def extract_videos(
     encoders: dict[str, VideoEncoder],
     clip_len: float = 2.0,
     overwrite: bool = False,
+    num_workers: int = 0,
     log: Callable[[str], None] = lambda msg: print(msg, file=sys.stderr),
 ) -> list[tuple[Path, str]]:
     """Write ``{out_root}/{dir}/{vid}.npz`` (vid = file stem) for each ``dir -> encoder``; return the failures.
 
-    An unreadable video is logged and skipped (the others go on); it comes back as ``(path, reason)``.
+    ``num_workers`` > 0 decodes that many videos ahead in threads while the model encodes the current one (decoding
+    is what bounds a GPU run); 0 decodes and encodes clip batch by clip batch (least memory). An unreadable video is
+    logged and skipped (the others go on); it comes back as ``(path, reason)``.
     """
-    failures: list[tuple[Path, str]] = []
     out_root = Path(out_root)
-    for path in tqdm(videos, desc="videos", unit="video"):
-        for dir_name, encoder in encoders.items():
-            target = out_root / dir_name / f"{path.stem}.npz"
-            if target.exists() and not overwrite:
-                continue
-            try:
-                features = encoder.encode_video(path, clip_len)
-            except VideoDecodeError as e:
-                log(f"skipped: {e}")
-                failures.append((path, str(e)))
-                break
-            save_npz(target, features=features.astype(np.float32))
+
+    def target(path: Path, dir_name: str) -> Path:
+        return out_root / dir_name / f"{path.stem}.npz"
+
+    jobs = [(path, [d for d in encoders if overwrite or not target(path, d).exists()]) for path in videos]
+    jobs = [job for job in jobs if job[1]]
+
+    def load(job: tuple[Path, list[str]]) -> dict[str, np.ndarray]:
+        path, dirs = job
+        if num_workers <= 0:
+            return {d: encoders[d].encode_video(path, clip_len) for d in dirs}
+        return {d: encoders[d].decode_video(path, clip_len) for d in dirs}
+
+    failures: list[tuple[Path, str]] = []
+    for (path, dirs), result in tqdm(_prefetched(jobs, load, num_workers), total=len(jobs), desc="videos",
+                                     unit="video"):
+        if isinstance(result, VideoDecodeError):
+            log(f"skipped: {result}")
+            failures.append((path, str(result)))
+            continue
+        for d in dirs:
+            features = result[d] if num_workers <= 0 else encoders[d].encode_decoded(result[d])
+            save_npz(target(path, d), features=features.astype(np.float32))
     return failures
 
 

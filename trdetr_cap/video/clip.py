@@ -83,7 +83,7 @@ class ClipFeatureExtractor:
             out.append(self.model.visual_projection(pooled).float().cpu())
         return torch.cat(out).numpy() if out else np.zeros((0, self.image_dim), np.float32)
 
-    def video_frames(self, path: str | Path, clip_len: float = 2.0) -> np.ndarray:
+    def decode_video(self, path: str | Path, clip_len: float = 2.0) -> np.ndarray:
         """Decode ``path``: one centre crop per clip, (L, S, S, 3) uint8, L = num_clips(duration)."""
         n = num_clips(probe_video(path).duration, clip_len)
         frames = [f for _, f in sample_frames(path, clip_frame_times(n, clip_len), transform=self.crop)]
@@ -91,7 +91,11 @@ class ClipFeatureExtractor:
 
     def encode_video(self, path: str | Path, clip_len: float = 2.0) -> np.ndarray:
         """Video file -> (L, projection_dim) float32, one row per ``clip_len`` s clip."""
-        return self.encode_frames(self.video_frames(path, clip_len))
+        return self.encode_frames(self.decode_video(path, clip_len))
+
+    def encode_decoded(self, frames: np.ndarray) -> np.ndarray:
+        """:meth:`decode_video`'s output -> features (the batch extractor decodes ahead in worker threads)."""
+        return self.encode_frames(frames)
 
     @torch.no_grad()
     def encode_texts(self, texts: Sequence[str], max_tokens: int = MAX_QUERY_TOKENS) -> list[dict[str, np.ndarray]]:
