@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from data_helpers import TINY
 
-from trdetr_cap.data.synthetic import SyntheticParams, generate
-
-TINY = SyntheticParams(seed=7, n_train=12, n_val=4, min_clips=12, max_clips=20)
+from trdetr_cap.data.synthetic import generate
 
 
 @pytest.fixture(scope="session")

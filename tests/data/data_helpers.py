@@ -1,4 +1,4 @@
-"""Hand-made feature directories for the data tests."""
+"""Helpers of the data tests: the tiny synthetic parameters and hand-made feature directories."""
 
 from __future__ import annotations
 
@@ -6,6 +6,10 @@ import json
 from pathlib import Path
 
 import numpy as np
+
+from trdetr_cap.data.synthetic import SyntheticParams
+
+TINY = SyntheticParams(seed=7, n_train=12, n_val=4, min_clips=12, max_clips=20)
 
 
 def write_npz_dataset(root: Path, videos: dict[str, dict[str, np.ndarray]], texts: dict[int, np.ndarray],
