@@ -159,3 +159,16 @@ def test_cli_writes_json_and_plot(assets, features, tmp_path, capsys):
     assert "checkpoint not found" in capsys.readouterr().err
     assert inference_main(["--video", str(tmp_path / "nope.mp4"), *args[2:]]) == 2
     assert "nope.mp4: no such video file" in capsys.readouterr().err
+
+
+def test_plot_draws_saliency_moments_and_ground_truth(tmp_path):
+    from PIL import Image
+
+    from trdetr_cap.viz import plot_result
+
+    result = {"query": "q", "duration": 9.0, "clip_len": 2.0, "saliency": [0.1, 0.9, 0.4, 0.2, 0.0],
+              "moments": [[2.0, 6.0, 0.8], [0.0, 2.0, 0.3]]}
+    path = plot_result(result, tmp_path / "p.png", gt_windows=[[2.0, 4.0]])
+    image = np.asarray(Image.open(path).convert("RGB"))
+    assert image.shape == (384, 1200, 3)  # 10 x 3.2 inches at 120 dpi
+    assert not list(tmp_path.glob(".p.png*"))  # written atomically, no temp file left
