@@ -122,3 +122,15 @@ def test_internvl_tokenizer_without_a_chat_template_gets_the_internvl_one(intern
     prompter = InternVLImagePrompter(tokenizer, AutoImageProcessor.from_pretrained(internvl_dir), internvl.model.config)
     frames = [[_pil(np.zeros((28, 28, 3), np.uint8))]]
     torch.testing.assert_close(prompter(frames, "Hi.")["input_ids"], internvl.prompter(frames, "Hi.")["input_ids"])
+
+
+def test_internvl2_remote_inputs():
+    from trdetr_cap.captions.backends import internvl2_pixels, internvl2_question
+
+    assert internvl2_question(2, "Describe.") == "Frame1: <image>\nFrame2: <image>\nDescribe."
+    frame = np.zeros((30, 40, 3), np.uint8)
+    frame[..., 0] = 255  # pure red: after resizing still exactly (1, 0, 0)
+    pixels = internvl2_pixels([frame, frame], size=448)
+    assert pixels.shape == (2, 3, 448, 448)
+    expected = [(1 - 0.485) / 0.229, (0 - 0.456) / 0.224, (0 - 0.406) / 0.225]  # ImageNet mean / std
+    torch.testing.assert_close(pixels[0, :, 100, 200], torch.tensor(expected))

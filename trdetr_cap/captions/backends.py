@@ -158,6 +158,12 @@ def internvl2_pixels(frames: Sequence[np.ndarray], size: int = 448) -> torch.Ten
     return (x - torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)) / torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
 
 
+def internvl2_question(n_frames: int, prompt: str) -> str:
+    """The question InternVL2's video demo builds: ``Frame1: <image>\\n...FrameN: <image>\\n{prompt}``; ``chat``
+    expands each ``<image>`` into that frame's tokens."""
+    return "".join(f"Frame{i + 1}: <image>\n" for i in range(n_frames)) + prompt
+
+
 class InternVL2RemoteBackend:
     """OpenGVLab InternVL2 (remote code, ``model.chat``); needs transformers 4.37.2-4.49, see the module docstring."""
 
@@ -182,7 +188,7 @@ class InternVL2RemoteBackend:
         answers = []
         for frames in windows:  # several frames: chat() expands one <image> per entry of num_patches_list
             pixels = internvl2_pixels(frames).to(self.device, self.dtype)
-            question = "".join(f"Frame{i + 1}: <image>\n" for i in range(len(frames))) + prompt
+            question = internvl2_question(len(frames), prompt)
             answers.append(self.model.chat(self.tokenizer, pixels, question, self.generation,
                                            num_patches_list=[1] * len(frames)).strip())
         return answers
