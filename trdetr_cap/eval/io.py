@@ -143,11 +143,16 @@ def qid_list(rows: Rows) -> list[int | str]:
 def number_field(rows: Rows, field: str, positive: bool = False) -> np.ndarray:
     """A scalar number per row -> (R,) float64."""
     values = require_field(rows, field)
+    if all(map(_is_number_type, set(map(type, values)))):
+        array = np.asarray(values, dtype=np.float64)
+        bad = ~np.isfinite(array) | (array <= 0 if positive else False)
+        if not bad.any():
+            return array
     for i, v in enumerate(values):
         problem = _number_problem(v) or (f"must be > 0, got {v}" if positive and v <= 0 else None)
         if problem:
             raise rows.error(i, field, problem)
-    return np.asarray(values, dtype=np.float64)
+    raise EvalInputError(f"{rows.name}: {field}: malformed values")  # unreachable: the scan above names the row
 
 
 def number_lists(

@@ -28,6 +28,7 @@ LENGTH_BUCKETS = {"short": (0.0, 10.0), "middle": (10.0, 30.0), "long": (30.0, 1
 SALIENCY_LEVELS = {"Fair": 2, "Good": 3, "VeryGood": 4}
 CLIP_LEN = 2.0
 NUM_ANNOTATORS = 3
+HD_CHUNK = 256  # queries per highlight-AP block
 
 
 def fmt(value: float) -> float:
@@ -95,23 +96,26 @@ def greedy_true_positives(iou: np.ndarray, gt_valid: np.ndarray, thresholds: np.
     tie, the one the official ``argsort()[::-1]`` would visit first (resolved per case, ties are rare).
     """
     num, num_preds, num_gt = iou.shape
-    iou = np.where(gt_valid[:, None, :], iou, -1.0)
-    above = np.nan_to_num(iou, nan=-1.0)[:, None, :, :] >= thresholds[None, :, None, None]  # (K, T, P, G)
+    iou = np.where(gt_valid[:, None, :], np.nan_to_num(iou, nan=-1.0), -1.0)
+    above = iou[:, None, :, :] >= thresholds[None, :, None, None]  # (K, T, P, G)
+    if num_gt == 1:  # one GT window: the first prediction above the threshold takes it
+        hit = above[..., 0]
+        return hit & (np.cumsum(hit, axis=-1) == 1)
     taken = np.zeros((num, len(thresholds), num_gt), dtype=bool)
     tp = np.zeros((num, len(thresholds), num_preds), dtype=bool)
+    gt_index = np.arange(num_gt)
     for j in range(num_preds):
         candidate = above[:, :, j, :] & ~taken
         score = np.where(candidate, iou[:, None, j, :], -1.0)  # (K, T, G)
-        choice = score.argmax(-1)
-        best = np.take_along_axis(score, choice[..., None], -1)[..., 0]
+        best = score.max(-1)
         found = best >= 0
-        tied = found & ((score == best[..., None]).sum(-1) > 1)
-        for k, t in zip(*np.nonzero(tied), strict=True):
+        is_best = score == best[..., None]
+        choice = is_best.argmax(-1)
+        for k, t in zip(*np.nonzero(found & (is_best.sum(-1) > 1)), strict=True):
             row = iou[k, j, gt_valid[k]]  # the official per-query IoU row (its GT windows only, in order)
             choice[k, t] = next(g for g in np.argsort(row)[::-1] if candidate[k, t, g])
         tp[:, :, j] = found
-        k_idx, t_idx = np.nonzero(found)
-        taken[k_idx, t_idx, choice[k_idx, t_idx]] = True
+        taken |= (gt_index == choice[..., None]) & found[..., None]
     return tp
 
 
@@ -121,8 +125,9 @@ def interpolated_ap(tp: np.ndarray, num_gt: np.ndarray) -> np.ndarray:
     precision = cum_tp / np.arange(1, tp.shape[-1] + 1)  # tp + fp = rank
     envelope = np.maximum.accumulate(precision[..., ::-1], axis=-1)[..., ::-1]
     recall = cum_tp / num_gt[:, None, None]
-    step = np.diff(recall, axis=-1, prepend=0.0)
-    return np.where(tp, step * envelope, 0.0).sum(-1)
+    step = recall.copy()
+    step[..., 1:] -= recall[..., :-1]
+    return (np.where(tp, step, 0.0) * envelope).sum(-1)
 
 
 def moment_retrieval_scores(first_window, pred_windows, pred_scores, pred_valid, gt_windows, gt_valid):
@@ -196,34 +201,38 @@ def _bucket_metrics(ap: np.ndarray, r1_iou: np.ndarray) -> dict:
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def saliency_ap(pred: np.ndarray, labels: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """sklearn-precision-recall AP of every row and label set (as the official ``get_ap``).
+def saliency_ap(pred: np.ndarray, clip_scores: np.ndarray, levels: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """sklearn-precision-recall AP for every query, positive level and annotator (as the official ``get_ap``).
 
-    pred: (Q, N) scores; labels: (Q, S, N) binary; valid: (Q, N) (the first n_q entries of each row).
-    Returns (Q, S). A row whose labels are all 0 gives 0, all 1 gives 1.
+    pred: (Q, N) scores; clip_scores: (Q, N, A) GT scores, binarised as >= each of levels (L,); valid: (Q, N), the
+    first n_q clips of each row. Returns (Q, L, A). The curve has one point per distinct score (ties form one
+    step); precision is made monotone and averaged where recall changes. All-0 labels give 0, all-1 give 1.
     """
     num, length = pred.shape
+    rows = np.arange(num)[:, None]
     order = np.argsort(np.where(valid, -pred, np.inf), axis=1, kind="stable")
-    scores = np.take_along_axis(pred, order, 1)
-    y = np.take_along_axis(labels, np.broadcast_to(order[:, None, :], labels.shape), 2) & valid[:, None, :]
-    n_valid = valid.sum(1)
+    scores = pred[rows, order]
+    n_valid = valid.sum(1)[:, None]
     rank = np.arange(length)
-    # the end of each run of tied scores is one point of the curve
-    group_end = (rank == n_valid[:, None] - 1) | (valid & (np.diff(scores, axis=1, append=np.nan) != 0))
-    group_end &= valid
-    cum_tp = np.cumsum(y, axis=2, dtype=np.float64)  # (Q, S, N)
-    precision = np.where(group_end[:, None, :], cum_tp / (rank + 1), -np.inf)
-    envelope = np.maximum.accumulate(precision[..., ::-1], axis=2)[..., ::-1]  # max over lower thresholds
-    prev_end = np.maximum.accumulate(np.where(group_end, rank, -1), axis=1)
-    prev_end = np.concatenate([np.full((num, 1), -1), prev_end[:, :-1]], axis=1)
-    gathered = np.take_along_axis(cum_tp, np.broadcast_to(np.maximum(prev_end, 0)[:, None, :], cum_tp.shape), 2)
-    cum_before = np.where(prev_end[:, None, :] >= 0, gathered, 0.0)
-    step = group_end[:, None, :] & (cum_tp > cum_before)
-    n_steps = step.sum(2)
+    in_video = rank < n_valid  # after sorting the valid clips come first
+    labels = clip_scores[rows, order][:, :, None, :] >= levels[:, None]  # (Q, N, L, A)
+    labels = labels.reshape(num, length, -1) & in_video[..., None]  # (Q, N, S)
+    change = np.ones((num, length), dtype=bool)
+    change[:, 1:] = scores[:, 1:] != scores[:, :-1]
+    group_start = np.maximum.accumulate(np.where(change, rank, 0), axis=1)
+    next_change = np.ones((num, length), dtype=bool)
+    next_change[:, :-1] = change[:, 1:]
+    group_end = in_video & (next_change | (rank == n_valid - 1))
+    cum_tp = np.cumsum(labels, axis=1, dtype=np.int32)
+    precision = np.where(group_end[..., None], cum_tp / (rank + 1)[:, None], -np.inf)
+    envelope = np.maximum.accumulate(precision[:, ::-1], axis=1)[:, ::-1]  # max over this and lower thresholds
+    last_positive = np.maximum.accumulate(np.where(labels, rank[:, None], -1), axis=1)
+    step = group_end[..., None] & (last_positive >= group_start[..., None])  # the group adds recall
     with np.errstate(invalid="ignore", divide="ignore"):
-        ap = np.where(step, envelope, 0.0).sum(2) / n_steps
-    positives = (labels & valid[:, None, :]).sum(2)
-    return np.where(positives == 0, 0.0, np.where(positives == n_valid[:, None], 1.0, ap))
+        ap = np.where(step, envelope, 0.0).sum(1) / step.sum(1)
+    positives = cum_tp[:, -1]
+    ap = np.where(positives == 0, 0.0, np.where(positives == n_valid, 1.0, ap))
+    return ap.reshape(num, len(levels), -1)
 
 
 def eval_highlight(sub: Rows, gt: Rows) -> dict:
@@ -239,25 +248,29 @@ def eval_highlight(sub: Rows, gt: Rows) -> dict:
     _check_clip_ids(gt, clip_ids, id_counts, score_counts, num_clips)
 
     num, length = len(sal_counts), int(num_clips.max())
-    full_scores = np.zeros((num, length, NUM_ANNOTATORS))
-    full_scores[np.repeat(np.arange(num), id_counts), clip_ids] = gt_scores
-    valid = np.arange(length) < num_clips[:, None]
-    pred, _ = pad_ragged(saliency, sal_counts)  # zero padding = the official zero-padding to the GT length
-    pred = np.pad(pred, ((0, 0), (0, max(0, length - pred.shape[1]))))[:, :length]
+    clip_scores = np.zeros((num, length, NUM_ANNOTATORS))
+    clip_scores[np.repeat(np.arange(num), id_counts), clip_ids] = gt_scores
+    pred, pred_valid = pad_ragged(saliency, sal_counts, fill=-np.inf)
+    top_clip = pred.argmax(1)  # over the whole prediction, first maximum
+    width = max(length, pred.shape[1])
+    pred = np.pad(np.where(pred_valid, pred, 0.0), ((0, 0), (0, width - pred.shape[1])))[:, :length]
+    valid = np.arange(length) < num_clips[:, None]  # predictions cut or zero-padded to the GT length
+    levels = np.array(list(SALIENCY_LEVELS.values()), dtype=np.float64)
     pred = np.where(valid, pred, 0.0)
-    top_clip = pad_ragged(saliency, sal_counts, fill=-np.inf)[0].argmax(1)  # argmax over the whole prediction
-
-    labels = np.concatenate(
-        [(full_scores >= level).transpose(0, 2, 1) for level in SALIENCY_LEVELS.values()], axis=1
-    )  # (Q, levels x annotators, N)
-    ap = saliency_ap(pred, labels, valid).reshape(num, len(SALIENCY_LEVELS), NUM_ANNOTATORS)
+    ap = np.concatenate(  # in chunks of queries, so that the (chunk, N, L x A) temporaries stay in cache
+        [saliency_ap(pred[c], clip_scores[c], levels, valid[c]) for c in _chunks(num, HD_CHUNK)]
+    )  # (Q, L, A)
     in_video = top_clip < num_clips
-    hit = labels[np.arange(num), :, np.minimum(top_clip, length - 1)] & in_video[:, None]
-    hit = hit.reshape(num, len(SALIENCY_LEVELS), NUM_ANNOTATORS).max(2)
+    top_scores = clip_scores[np.arange(num), np.minimum(top_clip, length - 1)]  # (Q, A)
+    hit = ((top_scores[:, None, :] >= levels[:, None]) & in_video[:, None, None]).max(2)  # (Q, L)
     return {
         f"HL-min-{name}": {"HL-mAP": fmt(np.mean(ap[:, i])), "HL-Hit1": float(f"{100 * np.mean(hit[:, i]):.2f}")}
         for i, name in enumerate(SALIENCY_LEVELS)
     }
+
+
+def _chunks(total: int, size: int) -> list[slice]:
+    return [slice(start, min(start + size, total)) for start in range(0, total, size)]
 
 
 def _check_clip_ids(gt: Rows, clip_ids, id_counts, score_counts, num_clips) -> None:
