@@ -98,6 +98,7 @@ BAD_SUBMISSIONS = [  # (the second line, or all lines; expected message)
     (line(2, [[0, 1, NAN]]), "sub.jsonl:2: pred_relevant_windows[0]: nan is not a finite"),
     (line(2, [[0, 1, 1], [2, INF, 1]]), "sub.jsonl:2: pred_relevant_windows[1]: inf is not"),
     (line(2, [[5, 1, 0.5]]), "sub.jsonl:2: pred_relevant_windows[0]: start must be <= end"),
+    (line(2, [[0, 10**400, 0.5]]), "sub.jsonl:2: pred_relevant_windows[0]: 1000000"),
     (line(2, []), "sub.jsonl:2: pred_relevant_windows: needs at least 1"),
     (line(2, [[0, 1, 1]], [1, -INF]), "sub.jsonl:2: pred_saliency_scores[1]: -inf is not"),
     (line(2, [[0, 1, 1]], []), "sub.jsonl:2: pred_saliency_scores: needs at least 1"),

@@ -106,8 +106,8 @@ def _number_problem(value: Any) -> str | None:
     """Why ``value`` is not a finite number (None if it is one)."""
     if not _is_number_type(type(value)):
         return f"expected a number, got {_describe(value)}"
-    if not math.isfinite(value):
-        return f"{value} is not a finite number"
+    if abs(value) >= 2**62 if isinstance(value, int) else not math.isfinite(value):
+        return f"{_describe(value)} is out of range" if isinstance(value, int) else f"{value} is not a finite number"
     return None
 
 
@@ -143,7 +143,7 @@ def qid_list(rows: Rows) -> list[int | str]:
 def number_field(rows: Rows, field: str, positive: bool = False) -> np.ndarray:
     """A scalar number per row -> (R,) float64."""
     values = require_field(rows, field)
-    if all(map(_is_number_type, set(map(type, values)))):
+    if all(map(_is_number_type, set(map(type, values)))) and max(map(abs, values)) < 2**62:
         array = np.asarray(values, dtype=np.float64)
         bad = ~np.isfinite(array) | (array <= 0 if positive else False)
         if not bad.any():
@@ -178,9 +178,13 @@ def number_lists(
             ok = all(issubclass(t, (int, np.integer)) for t in set(map(type, items)))
     except TypeError:  # len() of a number or None
         ok = False
+    if ok:
+        try:
+            values = np.asarray(items, dtype=np.int64 if integer else np.float64)
+        except OverflowError:  # an integer beyond int64 / float64
+            ok = False
     if not ok:
         _raise_first_structure_problem(rows, per_row, field, width, what, integer)
-    values = np.asarray(items, dtype=np.int64 if integer else np.float64)
     if not integer:
         finite = np.isfinite(values)
         if not finite.all():
