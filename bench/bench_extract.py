@@ -75,7 +75,7 @@ def timed(fn, repeats: int = 1) -> float:
 
 def bench_extraction(video: Path, clip: ClipFeatureExtractor, slowfast, repeats: int) -> None:
     n = num_clips(probe_video(video).duration)
-    t_decode = timed(lambda: list(sample_frames(video, clip_frame_times(n), transform=clip.crop)), repeats)
+    t_decode = timed(lambda: list(sample_frames(video, clip_frame_times(n), clip.crop, "before")), repeats)
     print(f"decode + 224 crop: {n / t_decode:8.1f} clips/s   ({n} clips in {t_decode:.2f} s)   load {loadavg()}")
     t_clip = timed(lambda: clip.encode_video(video), repeats)
     print(f"CLIP extraction:   {n / t_clip:8.1f} clips/s   ({n} clips in {t_clip:.2f} s)   load {loadavg()}")

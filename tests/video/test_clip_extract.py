@@ -11,6 +11,7 @@ import torch
 from trdetr_cap.extract import main as extract_main
 from trdetr_cap.video.clip import ClipFeatureExtractor, resize_center_crop
 from trdetr_cap.video.decode import sample_frames
+from trdetr_cap.video.synthetic import frame_level
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +33,8 @@ def test_video_features_match_transformers_image_path(clip, tiny_clip_dir, video
     path = video_dir / "v25.mp4"  # 5.28 s -> 3 clips (the last partial)
     feats = clip.encode_video(path)
     assert feats.shape == (3, 512) and feats.dtype == np.float32
-    raw = [f for _, f in sample_frames(path, [0.0, 2.0, 4.0])]
+    raw = [f for _, f in sample_frames(path, [1.0, 3.0, 5.0], rule="before")]  # frames 24, 74, 124 at 25 fps
+    assert all(abs(float(f.mean()) - frame_level(i)) <= 1.5 for f, i in zip(raw, [24, 74, 124], strict=True))
     processor = CLIPImageProcessorPil.from_pretrained(tiny_clip_dir)
     pixels = processor(images=raw, return_tensors="pt")["pixel_values"]
     with torch.no_grad():

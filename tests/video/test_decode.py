@@ -19,10 +19,14 @@ from trdetr_cap.video.synthetic import frame_level
 
 @pytest.mark.parametrize(
     ("duration", "expected"),
-    [(150.0, 75), (150.04, 75), (151.0, 76), (150.4, 75), (150.5, 76), (1.0, 1), (0.2, 1), (5.28, 3)],
+    [(150.0, 75), (150.04, 75), (151.0, 76), (150.5, 75), (150.99, 75), (1.0, 1), (0.2, 1), (5.28, 3)],
 )
-def test_num_clips_counts_a_tail_of_at_least_half_a_second(duration, expected):
-    assert num_clips(duration, 2.0, min_tail=0.5) == expected
+def test_num_clips_rounds_like_ffmpeg_fps_filter(duration, expected):
+    assert num_clips(duration, 2.0) == expected  # a tail of at least half a clip counts
+
+
+def test_num_clips_slowfast_rule_counts_any_frame():
+    assert [num_clips(d, 2.0, 1 / 30) for d in (150.0, 150.02, 150.04, 151.0)] == [75, 75, 76, 76]
 
 
 def test_slowfast_times_are_32_per_clip_at_30fps():
@@ -48,14 +52,24 @@ def test_sample_frames_picks_the_nearest_frame(video_dir, name, fps, n_frames):
         assert abs(float(got[k].mean()) - frame_level(expected_index)) <= 1.5, (name, t)
 
 
+def test_clip_sampling_takes_the_last_frame_before_each_midpoint(video_dir):
+    # ffmpeg fps=1/2: slot i gets the last frame strictly before (i + 0.5) * 2 s; 30 fps has a frame exactly at 1.0 s
+    for name, expected in [("v30.mp4", [29, 89, 149, 209]), ("v25.mp4", [24, 74, 124])]:
+        path = video_dir / name
+        times = clip_frame_times(num_clips(probe_video(path).duration))
+        got = [f for _, f in sample_frames(path, times, rule="before")]
+        assert len(got) == len(expected)
+        for frame, index in zip(got, expected, strict=True):
+            assert abs(float(frame.mean()) - frame_level(index)) <= 1.5, (name, index)
+
+
 def test_times_past_the_end_get_the_last_frame(video_dir):
     path = video_dir / "v2997.mp4"  # 93 frames, 3.1 s: clips [0, 2) and the partial [2, 3.1)
-    n = num_clips(probe_video(path).duration)
-    assert n == 2
-    got = [f for _, f in sample_frames(path, clip_frame_times(n) + [50.0])]
-    assert len(got) == 3
-    assert abs(float(got[1].mean()) - frame_level(60)) <= 1.5  # frame at 2.0 s = index 59.94 -> 60
-    assert abs(float(got[2].mean()) - frame_level(92)) <= 1.5
+    assert num_clips(probe_video(path).duration) == 2
+    got = [f for _, f in sample_frames(path, [1.0, 3.0, 50.0], rule="before")]
+    # frame i at i * 1001 / 30000 s: before 1.0 s -> 29, before 3.0 s -> 89, past the end -> the last (92)
+    for frame, index in zip(got, [29, 89, 92], strict=True):
+        assert abs(float(frame.mean()) - frame_level(index)) <= 1.5
 
 
 def test_transform_is_applied_once_per_decoded_frame(video_dir):

@@ -1,11 +1,11 @@
 """CLIP image features per 2 s clip and token-level query features, in the released QVHighlights form.
 
 The released features (Moment-DETR's extractor, OpenAI CLIP ViT-B/32) are, per video, the projected image embedding of
-one frame per clip: short side resized to 224 (bicubic), 224 centre crop, pixels / 255 normalised with CLIP's mean and
-std -> (L, 512). Per query: the final-layer-norm token states of the whole tokenised text, [SOT] ... [EOT], as
-``last_hidden_state`` (Lq, 512), and the projected [EOT] state as ``pooler_output`` (512,). Here the same numbers come
-from transformers' ``CLIPModel`` (a hub name or a local directory), without torchvision: crop and normalisation are
-done with PIL and numpy.
+one frame per clip (the last frame before the clip's midpoint, see trdetr_cap.video.decode): short side resized to
+224 (bicubic), 224 centre crop, pixels / 255 normalised with CLIP's mean and std -> (L, 512). Per query: the
+final-layer-norm token states of the whole tokenised text, [SOT] ... [EOT], as ``last_hidden_state`` (Lq, 512), and
+the projected [EOT] state as ``pooler_output`` (512,). Here the same numbers come from transformers' ``CLIPModel``
+(a hub name or a local directory), without torchvision: crop and normalisation are done with PIL and numpy.
 """
 
 from __future__ import annotations
@@ -86,7 +86,8 @@ class ClipFeatureExtractor:
     def decode_video(self, path: str | Path, clip_len: float = 2.0) -> np.ndarray:
         """Decode ``path``: one centre crop per clip, (L, S, S, 3) uint8, L = num_clips(duration)."""
         n = num_clips(probe_video(path).duration, clip_len)
-        frames = [f for _, f in sample_frames(path, clip_frame_times(n, clip_len), transform=self.crop)]
+        times = clip_frame_times(n, clip_len)
+        frames = [f for _, f in sample_frames(path, times, transform=self.crop, rule="before")]
         return np.stack(frames)
 
     def encode_video(self, path: str | Path, clip_len: float = 2.0) -> np.ndarray:

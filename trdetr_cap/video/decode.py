@@ -2,13 +2,15 @@
 
 Time 0 is the first decoded frame. A video of ``duration`` seconds is cut into ``num_clips`` clips of ``clip_len``
 seconds (the 2 s grid of the released QVHighlights features); a trailing fragment of at least ``min_tail`` seconds
-makes a last, partial clip. For each requested time the decoder returns the frame whose timestamp is nearest, so any
-frame rate (25, 29.97, variable) maps onto the same grid. Requests past the last frame get the last frame.
+makes a last, partial clip. Frames are picked by timestamp, so any frame rate (25, 29.97, variable) maps onto the same
+grid; requests past the last frame get the last frame (the partial clip at the end).
 
-Two samplings are built on this:
-* CLIP: one frame per clip at ``i * clip_len`` (the frame ffmpeg's ``fps=0.5`` filter keeps, as the extractor behind
-  the released features did), see :func:`clip_frame_times`.
-* SlowFast: each clip resampled at 30 fps, 32 frames every other frame, see :func:`slowfast_frame_times`.
+The two samplings of the released features (HERO_Video_Feature_Extractor, used by Moment-DETR for QVHighlights):
+* CLIP: ffmpeg's ``fps=1/2`` filter. It rounds every input timestamp to the nearest output slot (2 s) and emits, for
+  slot i, the last input frame that rounds to i or before, i.e. the last frame strictly before ``(i + 0.5) * 2`` s;
+  it emits ``round(duration / 2)`` slots (a tail of at least 1 s counts). See :func:`clip_frame_times`.
+* SlowFast: the video at 30 fps cut into 2 s clips (``ceil(duration / 2)``, the last padded with its final frame),
+  32 frames every other frame per clip, see :func:`slowfast_frame_times`.
 """
 
 from __future__ import annotations
@@ -75,16 +77,20 @@ def probe_video(path: str | Path) -> VideoInfo:
     return VideoInfo(str(path), duration, fps, width, height)
 
 
-def num_clips(duration: float, clip_len: float = 2.0, min_tail: float = 0.5) -> int:
-    """Number of ``clip_len`` clips covering ``duration`` s; a trailing fragment >= ``min_tail`` s counts as one."""
+def num_clips(duration: float, clip_len: float = 2.0, min_tail: float | None = None) -> int:
+    """Number of ``clip_len`` clips covering ``duration`` s; a trailing fragment >= ``min_tail`` s counts as one.
+
+    The default ``min_tail`` (half a clip) is ffmpeg's fps-filter rounding (the CLIP grid); SlowFast uses one frame.
+    """
+    min_tail = clip_len / 2 if min_tail is None else min_tail
     full = math.floor(duration / clip_len + 1e-6)
     tail = duration - full * clip_len
-    return max(1, full + int(tail >= min_tail - 1e-6))
+    return max(1, full + int(tail > 1e-6 and tail >= min_tail - 1e-6))
 
 
 def clip_frame_times(n_clips: int, clip_len: float = 2.0) -> list[float]:
-    """One time per clip, at the clip start: (n_clips,)."""
-    return [i * clip_len for i in range(n_clips)]
+    """One time per clip, its midpoint, (n_clips,): sample with ``rule="before"`` for ffmpeg's fps-filter frame."""
+    return [(i + 0.5) * clip_len for i in range(n_clips)]
 
 
 def slowfast_frame_times(n_clips: int, clip_len: float = 2.0, fps: float = 30.0, num_frames: int = 32,
@@ -125,14 +131,18 @@ def sample_frames(
     path: str | Path,
     times: Sequence[float],
     transform: Callable[[np.ndarray], np.ndarray] | None = None,
+    rule: str = "nearest",
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(k, frame)`` for each requested time ``times[k]`` (non-decreasing) in order, in one decoding pass.
 
-    ``frame`` is the RGB frame (H, W, 3) uint8 nearest in time, passed through ``transform`` (applied once per decoded
+    ``frame`` is the RGB frame (H, W, 3) uint8 nearest in time (``rule="nearest"``) or the last one strictly before
+    it (``rule="before"``, the first frame if there is none), passed through ``transform`` (applied once per decoded
     frame even when several times pick it, so resizing early keeps memory small).
     """
     if any(b < a for a, b in zip(times, times[1:], strict=False)):
         raise ValueError("sample_frames: times must be non-decreasing")
+    if rule not in ("nearest", "before"):
+        raise ValueError(f"sample_frames: rule must be 'nearest' or 'before', got {rule!r}")
     cache: dict[int, np.ndarray] = {}
 
     def convert(key: int, frame: Any) -> np.ndarray:
@@ -146,7 +156,7 @@ def sample_frames(
     k, prev = 0, None  # prev = (time, index, frame)
     for index, (t, frame) in enumerate(_decoded_frames(path)):
         while k < len(times) and times[k] <= t:
-            if prev is not None and times[k] - prev[0] <= t - times[k]:
+            if prev is not None and (rule == "before" or times[k] - prev[0] <= t - times[k]):
                 yield k, convert(prev[1], prev[2])
             else:
                 yield k, convert(index, frame)

@@ -24,6 +24,8 @@ from torch import nn
 from trdetr_cap.video.clip import normalize_frames, resize_center_crop
 from trdetr_cap.video.decode import num_clips, probe_video, sample_frames, slowfast_frame_times
 
+ONE_FRAME = 1 / 30  # SlowFast clips: any tail of at least one 30 fps frame makes a clip (ceil(duration / 2))
+
 SLOWFAST_MEAN = (0.45, 0.45, 0.45)
 SLOWFAST_STD = (0.225, 0.225, 0.225)
 ALPHA = 4  # fast / slow frame-rate ratio
@@ -232,7 +234,7 @@ class SlowFastExtractor:
 
     def decode_video(self, path: str | Path, clip_len: float = 2.0) -> np.ndarray:
         """All clips' inputs at once, (L, 32, S, S, 3) uint8 (~360 MB for 150 s at 224 px)."""
-        n = num_clips(probe_video(path).duration, clip_len)
+        n = num_clips(probe_video(path).duration, clip_len, ONE_FRAME)
         frames = [f for _, f in sample_frames(path, slowfast_frame_times(n, clip_len),
                                               lambda f: resize_center_crop(f, self.crop_size))]
         return np.stack(frames).reshape(n, -1, self.crop_size, self.crop_size, 3)
@@ -242,7 +244,7 @@ class SlowFastExtractor:
 
     def encode_video(self, path: str | Path, clip_len: float = 2.0) -> np.ndarray:
         """Decode and encode ``batch_size`` clips at a time, so memory stays small whatever the video length."""
-        n = num_clips(probe_video(path).duration, clip_len)
+        n = num_clips(probe_video(path).duration, clip_len, ONE_FRAME)
         times = slowfast_frame_times(n, clip_len)
         per_batch = len(times) // n * self.batch_size
         frames, features = [], []
