@@ -12,6 +12,7 @@ zero-pads to the batch maxima and builds float masks (1 = valid).
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -172,25 +173,38 @@ def _drop_rows(text: np.ndarray, ratio: float) -> np.ndarray:
     return text
 
 
-def _tef(length: int) -> torch.Tensor:
-    """(L, 2) temporal endpoint features [i/L, (i+1)/L], float32 as the original computes them."""
-    start = torch.arange(0, length, 1.0) / length
-    return torch.stack([start, start + 1.0 / length], dim=1)
+@functools.lru_cache(maxsize=512)
+def _tef(length: int) -> np.ndarray:
+    """(L, 2) temporal endpoint features [i/L, (i+1)/L] in float32, the same numbers as the original's torch code."""
+    start = np.arange(length, dtype=np.float32) / np.float32(length)
+    return np.stack([start, start + np.float32(1.0 / length)], axis=1)
 
 
 def _pad_1d(arrays: list[np.ndarray], length: int) -> torch.Tensor:
     """Zero-pad / cut 1-D label arrays to (B, length) float32. Labels that grew past L (faithful overflow) land in
     the padding of shorter videos as in the original; past the batch's Lv, where the original's loss would fail on
     the shape, they are cut."""
-    out = torch.zeros(len(arrays), length)
+    out = np.zeros((len(arrays), length), dtype=np.float32)
     for b, a in enumerate(arrays):
         n = min(len(a), length)
-        out[b, :n] = torch.from_numpy(np.asarray(a[:n], dtype=np.float32))
-    return out
+        out[b, :n] = a[:n]
+    return torch.from_numpy(out)
+
+
+def _zeros(*shape: int) -> torch.Tensor:
+    return torch.from_numpy(np.zeros(shape, dtype=np.float32))
+
+
+def _tensor(arr: np.ndarray) -> torch.Tensor:
+    """A tensor view of a (cached) array, only ever read from; read-only arrays are copied (torch wants writeable)."""
+    return torch.from_numpy(arr if arr.flags.writeable else arr.copy())
 
 
 def collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
-    """List of samples -> {"meta", "inputs", "targets" (labelled data only)}; shapes in docs/contracts.md."""
+    """List of samples -> {"meta", "inputs", "targets" (labelled data only)}; shapes in docs/contracts.md.
+
+    Buffers come from np.zeros (lazily zeroed pages: one pass over memory instead of two) viewed as tensors;
+    rows are copied with torch, whose float16 -> float32 conversion is vectorised (numpy's is ~3x slower)."""
     bsz = len(samples)
     lengths = [len(s["video"]) for s in samples]
     lv, lt = max(lengths), max(len(s["text"]) for s in samples)
@@ -200,31 +214,28 @@ def collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
     a_w = samples[0]["audio"].shape[1] if samples[0]["audio"] is not None else None
     dv = v_w + tef_w + (a_w + tef_w if a_w is not None else 0)
 
-    src_vid = torch.zeros(bsz, lv, dv)
-    src_vid_mask = torch.zeros(bsz, lv)
-    src_txt = torch.zeros(bsz, lt, samples[0]["text"].shape[1])
-    src_txt_mask = torch.zeros(bsz, lt)
+    src_vid, src_vid_mask = _zeros(bsz, lv, dv), _zeros(bsz, lv)
+    src_txt, src_txt_mask = _zeros(bsz, lt, samples[0]["text"].shape[1]), _zeros(bsz, lt)
     for b, s in enumerate(samples):
         n = lengths[b]
-        src_vid[b, :n, :v_w] = torch.from_numpy(np.ascontiguousarray(s["video"]))
+        src_vid[b, :n, :v_w].copy_(_tensor(s["video"]))
         if use_tef:
-            src_vid[b, :n, v_w:v_w + 2] = _tef(n)
+            src_vid[b, :n, v_w:v_w + 2].copy_(_tensor(_tef(n)))
         if a_w is not None:
             a0 = v_w + tef_w
-            src_vid[b, :n, a0:a0 + a_w] = torch.from_numpy(np.ascontiguousarray(s["audio"]))
+            src_vid[b, :n, a0:a0 + a_w].copy_(_tensor(s["audio"]))
             if use_tef:
-                src_vid[b, :n, a0 + a_w:] = _tef(n)
+                src_vid[b, :n, a0 + a_w:].copy_(_tensor(_tef(n)))
         src_vid_mask[b, :n] = 1
-        src_txt[b, :len(s["text"])] = torch.from_numpy(np.ascontiguousarray(s["text"]))
+        src_txt[b, :len(s["text"])].copy_(_tensor(s["text"]))
         src_txt_mask[b, :len(s["text"])] = 1
     inputs = {"src_txt": src_txt, "src_txt_mask": src_txt_mask, "src_vid": src_vid, "src_vid_mask": src_vid_mask}
 
     if samples[0]["caption"] is not None:
-        src_cap = torch.zeros(bsz, lv, samples[0]["caption"].shape[1])
-        src_cap_mask = torch.zeros(bsz, lv)
+        src_cap, src_cap_mask = _zeros(bsz, lv, samples[0]["caption"].shape[1]), _zeros(bsz, lv)
         for b, s in enumerate(samples):
             n = len(s["caption"])
-            src_cap[b, :n] = torch.from_numpy(np.ascontiguousarray(s["caption"]))
+            src_cap[b, :n].copy_(_tensor(s["caption"]))
             src_cap_mask[b, :n] = 1
         inputs.update(src_cap=src_cap, src_cap_mask=src_cap_mask)
 

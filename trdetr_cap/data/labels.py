@@ -40,40 +40,42 @@ def span_targets(windows: list, feat_len: int, clip_len: float, max_windows: int
         random.shuffle(windows)  # faithful: shuffles the annotation's own list
         windows = windows[:max_windows]
     xx = np.asarray(windows, dtype=np.float32).reshape(-1, 2) / np.float32(feat_len * clip_len)
-    return np.stack([(xx[:, 0] + xx[:, 1]) * np.float32(0.5), xx[:, 1] - xx[:, 0]], axis=1)
+    cxw = np.empty_like(xx)
+    cxw[:, 0] = (xx[:, 0] + xx[:, 1]) * np.float32(0.5)
+    cxw[:, 1] = xx[:, 1] - xx[:, 0]
+    return cxw
 
 
-def _pos_mask(clip_ids: list[int], feat_len: int) -> np.ndarray:
+def _pos_mask(clip_ids: np.ndarray, feat_len: int) -> np.ndarray:
     """1 at the relevant clips; ids >= L grow the mask to max(id) + 1 as the original does."""
-    mask = np.zeros(max(feat_len, max(clip_ids, default=-1) + 1), dtype=np.float32)
+    mask = np.zeros(max(feat_len, int(clip_ids.max(initial=-1)) + 1), dtype=np.float32)
     mask[clip_ids] = 1.0
     return mask
 
 
 def qvhighlights_labels(record: dict, feat_len: int, clip_len: float, max_windows: int, fixes: FixConfig) -> Labels:
     """QVHighlights targets: two saliency pairs (hard in-moment, easy in-vs-out), summed annotator scores."""
-    clip_ids = list(record["relevant_clip_ids"])
+    all_ids = record["relevant_clip_ids"]
+    ids = np.asarray(all_ids)
     scores = np.asarray(record["saliency_scores"]).sum(1)  # (n_rel,), 0..12
+    in_range = ids < feat_len
     if fixes.fix_pos_mask_overflow:
-        keep = [k for k, c in enumerate(clip_ids) if c < feat_len]
-        clip_ids, in_range_scores = [clip_ids[k] for k in keep], scores[keep]
-    else:
-        in_range_scores = scores
-    pos_mask = _pos_mask(clip_ids, feat_len)
+        ids, kept_scores, grow = ids[in_range], scores[in_range], 0
+    else:  # the first id >= L grows saliency_all by one; the original crashes on an id > L, we drop it instead
+        kept_scores, grow = scores, int(not in_range.all())
+    pos_mask = _pos_mask(ids, feat_len)
     spans = span_targets(record["relevant_windows"], feat_len, clip_len, max_windows, fixes)
-
-    # the first id >= L grows the array by one; the original crashes on a second one, which we do not reproduce
-    saliency_all = np.zeros(feat_len + int(any(c >= feat_len for c in clip_ids)), dtype=np.float32)
-    for c, s in zip(clip_ids, in_range_scores, strict=True):
-        if c < len(saliency_all):
-            saliency_all[c] = s
+    saliency_all = np.zeros(feat_len + grow, dtype=np.float32)
+    fits = ids < len(saliency_all)
+    saliency_all[ids[fits]] = kept_scores[fits]
 
     # hard pair over all annotated clips (clamped to L - 1); ties resolve in np.argsort order, as the original
-    all_ids = list(record["relevant_clip_ids"])
     order = np.argsort(scores)
     hard_pos, hard_neg = min(all_ids[order[-1]], feat_len - 1), min(all_ids[order[0]], feat_len - 1)
-    easy_pool_pos = clip_ids if clip_ids else all_ids
-    easy_neg_pool = list(set(range(feat_len)) - set(all_ids))
+    easy_pool_pos = all_ids
+    if fixes.fix_pos_mask_overflow and not in_range.all():
+        easy_pool_pos = [c for c in all_ids if c < feat_len] or [hard_pos]
+    easy_neg_pool = list(set(range(feat_len)) - set(all_ids))  # built as the original, so draws match
     if easy_neg_pool:
         easy_pos = random.sample(easy_pool_pos, k=1)[0]  # not clamped in the original
         easy_neg = random.sample(easy_neg_pool, k=1)[0]
@@ -101,7 +103,7 @@ def charades_labels(record: dict, feat_len: int, clip_len: float, max_windows: i
     windows = [[min(st, extent), min(ed, extent)] for st, ed in record["relevant_windows"]]
     spans = span_targets(windows, feat_len, clip_len, max_windows, fixes)
     clip_ids = charades_clip_ids(record["relevant_windows"][0], feat_len, clip_len)
-    pos_mask = _pos_mask(clip_ids, feat_len)
+    pos_mask = _pos_mask(np.asarray(clip_ids), feat_len)
     saliency_all = pos_mask * np.float32(12.0)
     relevant = set(clip_ids)
     outside = [i for i in range(feat_len) if i not in relevant]
