@@ -32,9 +32,9 @@ def test_num_clips_slowfast_rule_counts_any_frame():
 def test_slowfast_times_are_32_per_clip_at_30fps():
     times = slowfast_frame_times(2, clip_len=2.0, fps=30.0, num_frames=32)
     assert len(times) == 64
-    # frames floor(linspace(0, 63, 32)) of the 60 in a clip, clamped: ..., 58, 59, 59
-    assert times[0] == 0.0 and times[29] == pytest.approx(58 / 30) and times[30] == times[31] == pytest.approx(59 / 30)
-    assert times[32] == pytest.approx(2.0)
+    # 30 fps slots floor(linspace(0, 63, 32)) of 60, clamped: ..., 58, 59, 59; slot j is asked at (j + .5) / 30
+    assert times[0] == pytest.approx(0.5 / 30) and times[29] == pytest.approx(58.5 / 30)
+    assert times[30] == times[31] == pytest.approx(59.5 / 30) and times[32] == pytest.approx(2 + 0.5 / 30)
     assert all(b >= a for a, b in zip(times, times[1:], strict=False))
 
 
@@ -97,3 +97,13 @@ def test_list_videos_expands_dirs_and_lists(video_dir, tmp_path):
     listing.write_text(f"{video_dir / 'v25.mp4'}\n\n{video_dir / 'v30.mp4'}\n")
     assert [p.name for p in list_videos([video_dir])] == ["broken.mp4", "v25.mp4", "v2997.mp4", "v30.mp4"]
     assert [p.name for p in list_videos([listing])] == ["v25.mp4", "v30.mp4"]
+
+
+def test_slowfast_sampling_resamples_25fps_like_ffmpeg(video_dir):
+    got = [f for _, f in sample_frames(video_dir / "v25.mp4", slowfast_frame_times(1), rule="before")]
+    slots = np.minimum(np.floor(np.linspace(0, 63, 32)).astype(int), 59)
+    # ffmpeg fps=30 slot j shows the last 25 fps frame i with i / 25 < (j + 0.5) / 30
+    expected = [int(np.ceil((j + 0.5) * 25 / 30)) - 1 for j in slots]
+    assert len(got) == 32
+    for frame, index in zip(got, expected, strict=True):
+        assert abs(float(frame.mean()) - frame_level(index)) <= 1.5, index

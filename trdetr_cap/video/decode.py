@@ -95,13 +95,13 @@ def clip_frame_times(n_clips: int, clip_len: float = 2.0) -> list[float]:
 
 def slowfast_frame_times(n_clips: int, clip_len: float = 2.0, fps: float = 30.0, num_frames: int = 32,
                          sampling_rate: int = 2) -> list[float]:
-    """(n_clips * num_frames,) times: each clip resampled at ``fps``, then ``num_frames`` frames taken every
-    ``sampling_rate`` frames (indices floor(linspace(0, num_frames * sampling_rate - 1, num_frames))), clamped to the
-    clip: for 2 s at 30 fps, 32 frames over indices 0..59, the last two repeating index 59 (the SlowFast 8x8 input
-    that HERO's extractor, used for the released features, builds)."""
+    """(n_clips * num_frames,) times, to sample with ``rule="before"``: each clip resampled at ``fps`` as ffmpeg's fps
+    filter does (slot j = the last frame before (j + 0.5) / fps), then ``num_frames`` slots taken every
+    ``sampling_rate`` (indices floor(linspace(0, num_frames * sampling_rate - 1, num_frames))), clamped to the clip:
+    for 2 s at 30 fps, 32 frames over slots 0..59, the last two repeating slot 59 (HERO's SlowFast 8x8 input)."""
     per_clip = max(int(round(clip_len * fps)), 1)  # 60 frames for a 2 s clip at 30 fps
     idx = np.floor(np.linspace(0, num_frames * sampling_rate - 1, num_frames)).astype(int).clip(0, per_clip - 1)
-    return [i * clip_len + j / fps for i in range(n_clips) for j in idx]
+    return [i * clip_len + (j + 0.5) / fps for i in range(n_clips) for j in idx]
 
 
 def _decoded_frames(path: str | Path) -> Iterator[tuple[float, Any]]:

@@ -236,7 +236,7 @@ class SlowFastExtractor:
         """All clips' inputs at once, (L, 32, S, S, 3) uint8 (~360 MB for 150 s at 224 px)."""
         n = num_clips(probe_video(path).duration, clip_len, ONE_FRAME)
         frames = [f for _, f in sample_frames(path, slowfast_frame_times(n, clip_len),
-                                              lambda f: resize_center_crop(f, self.crop_size))]
+                                              lambda f: resize_center_crop(f, self.crop_size), "before")]
         return np.stack(frames).reshape(n, -1, self.crop_size, self.crop_size, 3)
 
     def encode_decoded(self, clips: np.ndarray) -> np.ndarray:
@@ -248,7 +248,7 @@ class SlowFastExtractor:
         times = slowfast_frame_times(n, clip_len)
         per_batch = len(times) // n * self.batch_size
         frames, features = [], []
-        for _, frame in sample_frames(path, times, lambda f: resize_center_crop(f, self.crop_size)):
+        for _, frame in sample_frames(path, times, lambda f: resize_center_crop(f, self.crop_size), "before"):
             frames.append(frame)
             if len(frames) == per_batch:
                 features.append(self.encode_clips(np.stack(frames).reshape(self.batch_size, -1, *frame.shape)))
