@@ -16,14 +16,8 @@ from collections import OrderedDict
 import numpy as np
 
 from trdetr_cap.eval.io import Rows, check_windows_ordered, number_lists
-from trdetr_cap.eval.qvhighlights import (
-    IOU_KEYS,
-    MAX_PRED_WINDOWS,
-    cross_iou,
-    fmt,
-    moment_retrieval_scores,
-    pad_ragged,
-)
+from trdetr_cap.eval.qvhighlights import IOU_KEYS, MAX_PRED_WINDOWS, cross_iou, fmt, moment_retrieval_scores
+from trdetr_cap.eval.ragged import pad_ragged
 
 RECALL_THRESHOLDS = (0.3, 0.5, 0.7)
 RECALL_AT = 5

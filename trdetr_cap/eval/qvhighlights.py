@@ -20,6 +20,7 @@ from collections import OrderedDict
 import numpy as np
 
 from trdetr_cap.eval.io import Rows, check_windows_ordered, has_field, number_field, number_lists, raise_at_item
+from trdetr_cap.eval.ragged import compact_rows, pad_ragged, row_chunks
 
 IOU_THRESHOLDS = np.array([float(f"{t:.2f}") for t in np.linspace(0.5, 0.95, 10)])
 IOU_KEYS = [str(t) for t in IOU_THRESHOLDS.tolist()]
@@ -34,34 +35,6 @@ HD_CHUNK = 256  # queries per highlight-AP block
 def fmt(value: float) -> float:
     """x100, rounded to 2 decimals, as the official ``float(f"{100 * v:.2f}")``."""
     return float(f"{100 * value:.2f}")
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Ragged arrays
-# ---------------------------------------------------------------------------------------------------------------
-
-
-def pad_ragged(values: np.ndarray, counts: np.ndarray, max_len: int | None = None, fill: float = 0.0):
-    """Flat (N, ...) values split by ``counts`` (R,) -> (padded (R, M, ...), valid (R, M)); rows cut to ``max_len``."""
-    starts = np.cumsum(counts) - counts
-    lengths = counts if max_len is None else np.minimum(counts, max_len)
-    width = int(lengths.max(initial=0))
-    row = np.repeat(np.arange(len(counts)), lengths)
-    col = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    padded = np.full((len(counts), width) + values.shape[1:], fill, dtype=values.dtype)
-    padded[row, col] = values[np.repeat(starts, lengths) + col]
-    valid = np.zeros((len(counts), width), dtype=bool)
-    valid[row, col] = True
-    return padded, valid
-
-
-def compact_rows(values: np.ndarray, keep: np.ndarray):
-    """Move the kept entries of each row (R, M, ...) to its front, in order -> (values, valid) of width max kept."""
-    order = np.argsort(~keep, axis=1, kind="stable")
-    width = int(keep.sum(1).max(initial=0))
-    order = order[:, :width]
-    expand = order.reshape(order.shape + (1,) * (values.ndim - 2))
-    return np.take_along_axis(values, expand, axis=1), np.take_along_axis(keep, order, axis=1)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -258,7 +231,7 @@ def eval_highlight(sub: Rows, gt: Rows) -> dict:
     levels = np.array(list(SALIENCY_LEVELS.values()), dtype=np.float64)
     pred = np.where(valid, pred, 0.0)
     ap = np.concatenate(  # in chunks of queries, so that the (chunk, N, L x A) temporaries stay in cache
-        [saliency_ap(pred[c], clip_scores[c], levels, valid[c]) for c in _chunks(num, HD_CHUNK)]
+        [saliency_ap(pred[c], clip_scores[c], levels, valid[c]) for c in row_chunks(num, HD_CHUNK)]
     )  # (Q, L, A)
     in_video = top_clip < num_clips
     top_scores = clip_scores[np.arange(num), np.minimum(top_clip, length - 1)]  # (Q, A)
@@ -267,10 +240,6 @@ def eval_highlight(sub: Rows, gt: Rows) -> dict:
         f"HL-min-{name}": {"HL-mAP": fmt(np.mean(ap[:, i])), "HL-Hit1": float(f"{100 * np.mean(hit[:, i]):.2f}")}
         for i, name in enumerate(SALIENCY_LEVELS)
     }
-
-
-def _chunks(total: int, size: int) -> list[slice]:
-    return [slice(start, min(start + size, total)) for start in range(0, total, size)]
 
 
 def _check_clip_ids(gt: Rows, clip_ids, id_counts, score_counts, num_clips) -> None:
