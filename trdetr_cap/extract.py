@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     videos.add_argument("--slowfast_ckpt", default="", help="SlowFast R50 8x8 Kinetics-400 checkpoint (.pkl or .pyth)")
     videos.add_argument("--slowfast_crop_size", type=int, default=224, help="SlowFast input crop (HERO: 224)")
     videos.add_argument("--clip_len", type=float, default=2.0)
+    videos.add_argument("--shard", default="0/1", help="i/n: only this shard's videos (split across GPUs/machines)")
     videos.add_argument("--num_workers", type=int, default=0,
                         help="videos decoded ahead in threads while the model encodes (use 2-8 on a GPU)")
     queries = sub.add_parser("queries", help="token-level CLIP text features of annotation queries")
@@ -47,10 +48,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_videos(args: argparse.Namespace) -> int:
-    from trdetr_cap.video.batch import extract_videos
+    from trdetr_cap.video.batch import extract_videos, in_shard, parse_shard
     from trdetr_cap.video.clip import ClipFeatureExtractor
     from trdetr_cap.video.decode import list_videos
 
+    try:
+        shard = parse_shard(args.shard)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     device = resolve_device(args.device)
     encoders = {}
     if "slowfast" in args.features:
@@ -63,7 +69,7 @@ def run_videos(args: argparse.Namespace) -> int:
                                                           args.slowfast_crop_size)
     if "clip" in args.features:
         encoders["clip_features"] = ClipFeatureExtractor(args.clip_model, device, args.batch_size)
-    videos = list_videos(args.inputs)
+    videos = [p for p in list_videos(args.inputs) if in_shard(p.stem, shard)]
     failures = extract_videos(videos, args.out_dir, encoders, args.clip_len, args.overwrite, args.num_workers)
     print(f"{len(videos) - len(failures)}/{len(videos)} videos done -> {args.out_dir}")
     if failures:

@@ -10,8 +10,9 @@ import torch
 
 from trdetr_cap.captions.__main__ import main as captions_main
 from trdetr_cap.captions.backends import TransformersBackend
-from trdetr_cap.captions.generate import caption_windows, in_shard, parse_shard, window_frame_times
+from trdetr_cap.captions.generate import caption_windows, window_frame_times
 from trdetr_cap.data.captions import read_captions_jsonl
+from trdetr_cap.video.batch import in_shard, parse_shard
 
 
 @pytest.fixture(scope="module")

@@ -71,6 +71,11 @@ def test_extract_videos_cli_writes_layout_skips_done_and_lists_failures(tiny_cli
     stamp = (out / "clip_features" / "v30.npz").stat().st_mtime_ns
     assert extract_main(args) == 1
     assert (out / "clip_features" / "v30.npz").stat().st_mtime_ns == stamp  # finished files are skipped
+    sharded = tmp_path / "sharded"  # shards write disjoint parts (crc32 % 3: v25, broken -> 1; v2997, v30 -> 0)
+    assert extract_main([*args[:3], str(sharded), *args[4:], "--shard", "0/3"]) == 0
+    assert sorted(p.name for p in (sharded / "clip_features").iterdir()) == ["v2997.npz", "v30.npz"]
+    assert extract_main([*args[:3], str(sharded), *args[4:], "--shard", "1/3"]) == 1
+    assert sorted(p.name for p in (sharded / "clip_features").iterdir()) == written
     threaded = tmp_path / "threaded"  # decoding ahead in 2 threads gives the same files
     assert extract_main([*args[:3], str(threaded), *args[4:], "--num_workers", "2"]) == 1
     for name in written:

@@ -56,8 +56,9 @@ def caption_settings(args: argparse.Namespace) -> CaptionConfig:
 
 def run_generate(args: argparse.Namespace, cfg: CaptionConfig) -> int:
     from trdetr_cap.captions.backends import build_backend
-    from trdetr_cap.captions.generate import generate_captions, parse_shard
+    from trdetr_cap.captions.generate import generate_captions
     from trdetr_cap.extract import resolve_device
+    from trdetr_cap.video.batch import parse_shard
     from trdetr_cap.video.decode import list_videos
 
     shard = parse_shard(args.shard)

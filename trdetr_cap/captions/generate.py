@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -24,22 +23,8 @@ from tqdm import tqdm
 
 from trdetr_cap.captions.backends import CaptionBackend
 from trdetr_cap.data.captions import read_captions_jsonl, write_captions_jsonl
+from trdetr_cap.video.batch import in_shard
 from trdetr_cap.video.decode import VideoDecodeError, num_clips, probe_video, sample_frames
-
-
-def parse_shard(text: str) -> tuple[int, int]:
-    """``"i/n"`` (0 <= i < n) -> (i, n)."""
-    try:
-        index, count = (int(x) for x in text.split("/"))
-    except ValueError:
-        raise ValueError(f"--shard: expected i/n, got {text!r}") from None
-    if not 0 <= index < count:
-        raise ValueError(f"--shard: need 0 <= i < n, got {text!r}")
-    return index, count
-
-
-def in_shard(vid: str, shard: tuple[int, int]) -> bool:
-    return zlib.crc32(vid.encode("utf-8")) % shard[1] == shard[0]
 
 
 def shard_output(out: str | Path, shard: tuple[int, int]) -> Path:

@@ -12,6 +12,7 @@ A file that exists is finished (every write is atomic), so a rerun skips it.
 from __future__ import annotations
 
 import sys
+import zlib
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +32,22 @@ class VideoEncoder(Protocol):
     def decode_video(self, path: str | Path, clip_len: float = 2.0) -> np.ndarray: ...
 
     def encode_decoded(self, decoded: np.ndarray) -> np.ndarray: ...
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"i/n"`` (0 <= i < n) -> (i, n)."""
+    try:
+        index, count = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise ValueError(f"--shard: expected i/n, got {text!r}") from None
+    if not 0 <= index < count:
+        raise ValueError(f"--shard: need 0 <= i < n, got {text!r}")
+    return index, count
+
+
+def in_shard(vid: str, shard: tuple[int, int]) -> bool:
+    """Stable assignment of a vid to one of n shards (crc32, the same however the video list is ordered)."""
+    return zlib.crc32(vid.encode("utf-8")) % shard[1] == shard[0]
 
 
 def save_npz(path: str | Path, **arrays: np.ndarray) -> None:
