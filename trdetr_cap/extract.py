@@ -4,8 +4,9 @@
         [--features clip slowfast] [--clip_model openai/clip-vit-base-patch32] [--slowfast_ckpt SLOWFAST_8x8_R50.pkl]
     python -m trdetr_cap.extract queries highlight_train_release.jsonl ... --out_dir features/
 
-Reruns skip finished files. Unreadable videos are listed at the end and make the exit status 1; bad arguments or
-annotation rows exit with status 2.
+Reruns skip finished files; ``--shard i/n`` splits a dataset across GPUs or machines (stable per vid) and
+``--num_workers N`` decodes N videos ahead in threads while the model encodes (decoding bounds a GPU run). Unreadable
+videos are listed at the end and make the exit status 1; bad arguments or annotation rows exit with status 2.
 """
 
 from __future__ import annotations
