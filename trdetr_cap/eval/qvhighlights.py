@@ -116,7 +116,7 @@ def moment_retrieval_scores(first_window, pred_windows, pred_scores, pred_valid,
     order = np.argsort(-np.where(pred_valid, pred_scores, -np.inf), axis=1, kind="stable")
     sorted_windows = np.take_along_axis(pred_windows, order[..., None], 1)
     sorted_valid = np.take_along_axis(pred_valid, order, 1)
-    for g in np.unique(group):
+    for g in sorted(set(group.tolist())):
         idx = np.flatnonzero(group == g)
         width = int(num_gt[idx].max())
         iou = cross_iou(sorted_windows[idx], gt_windows[idx, :width])
