@@ -141,6 +141,7 @@ def test_caption_checkpoint_with_and_without_a_captioner(assets, features, tmp_p
     without = MomentRetriever.from_checkpoint(ckpt, clip_model=str(assets["clip"]), device="cpu")
     masked = without.predict(QUERY, assets["video"])
     assert masked["captions"] is None and len(masked["saliency"]) == 4
+    assert np.isfinite(masked["saliency"]).all() and np.isfinite(masked["moments"]).all()
 
 
 def test_cli_writes_json_and_plot(assets, features, tmp_path, capsys):

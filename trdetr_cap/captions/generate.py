@@ -28,6 +28,7 @@ from trdetr_cap.video.decode import VideoDecodeError, num_clips, probe_video, sa
 
 
 def shard_output(out: str | Path, shard: tuple[int, int]) -> Path:
+    """captions.jsonl -> captions.shard{i}of{n}.jsonl (unchanged for a single shard)."""
     out = Path(out)
     return out if shard[1] == 1 else out.with_name(f"{out.stem}.shard{shard[0]}of{shard[1]}{out.suffix}")
 
