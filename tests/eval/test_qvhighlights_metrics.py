@@ -222,3 +222,10 @@ def test_mr_only_and_hd_only_submissions():
     m = evaluate([hd(1, [0.9] + [0.0] * 74)], gt)
     assert list(m["brief"]) == HL_BRIEF and list(m) == ["brief", "HL-min-Fair", "HL-min-Good", "HL-min-VeryGood"]
     assert m["brief"]["HL-min-VeryGood-Hit1"] == 100.0
+
+
+def test_empty_bucket_reports_none():
+    m = evaluate([mr(1, [[0, 10, 0.9]])], [gt_row(1, [[0, 10]])])  # a 10 s window: only "short"
+    assert m["brief"]["MR-short-mAP"] == 100.0
+    assert m["brief"]["MR-middle-mAP"] is None and m["brief"]["MR-long-mAP"] is None
+    assert m["long"] == {"MR-mAP": {}, "MR-R1": {}}

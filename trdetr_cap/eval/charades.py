@@ -11,8 +11,6 @@ Values are x100 and rounded to 2 decimals. Submission rows may carry ``pred_sali
 
 from __future__ import annotations
 
-from collections import OrderedDict
-
 import numpy as np
 
 from trdetr_cap.eval.io import Rows, check_windows_ordered, number_lists
@@ -34,7 +32,7 @@ def eval_charades(sub: Rows, gt: Rows) -> dict:
     first_k, first_k_valid = pad_ragged(windows[:, :2], counts, RECALL_AT)
     iou = np.where(gt_valid[:, None, :], cross_iou(first_k, gt_windows), -np.inf).max(2)  # (Q, k) best GT per window
     top1 = iou[:, 0]
-    full = OrderedDict()
+    full = {}
     full["MR-R1"] = {str(t): fmt(np.mean(top1 >= t)) for t in RECALL_THRESHOLDS}
     if (counts >= RECALL_AT).all():
         best_of_k = np.where(first_k_valid, iou, -np.inf).max(1)
@@ -49,8 +47,8 @@ def eval_charades(sub: Rows, gt: Rows) -> dict:
     full["MR-mAP"] = {k: fmt(v) for k, v in zip(IOU_KEYS, ap_per_thr, strict=True)}
     full["MR-mAP"]["average"] = fmt(np.mean(ap_per_thr))
 
-    brief = OrderedDict((f"MR-R1@{t}", v) for t, v in full["MR-R1"].items())
+    brief = {f"MR-R1@{t}": v for t, v in full["MR-R1"].items()}
     brief.update((f"MR-R5@{t}", v) for t, v in full.get("MR-R5", {}).items())
     brief["MR-mIoU"] = full["MR-mIoU"]
     brief["MR-full-mAP"] = full["MR-mAP"]["average"]
-    return OrderedDict(brief=brief, full=full)
+    return {"brief": brief, "full": full}

@@ -15,8 +15,6 @@ Everything is x100 and rounded to 2 decimals as the official code does.
 
 from __future__ import annotations
 
-from collections import OrderedDict
-
 import numpy as np
 
 from trdetr_cap.eval.io import Rows, check_windows_ordered, has_field, number_field, number_lists, raise_at_item
@@ -271,9 +269,10 @@ def _check_clip_ids(gt: Rows, clip_ids, id_counts, score_counts, num_clips) -> N
 
 def eval_qvhighlights(sub: Rows, gt: Rows) -> dict:
     """Official-structure metrics for matched rows (same qids, same order): MR when the submission has
-    ``pred_relevant_windows``, HD when it has ``pred_saliency_scores``."""
+    ``pred_relevant_windows``, HD when it has ``pred_saliency_scores``. A length bucket without any query (possible
+    on a subset) reports empty dicts and ``None`` in ``brief``, where the official code would crash."""
     do_mr, do_hd = _tasks(sub)
-    metrics, brief = {}, OrderedDict()
+    metrics, brief = {}, {}
     if do_mr:
         mr = eval_moment_retrieval(sub, gt)
         metrics.update(mr)
@@ -293,7 +292,7 @@ def eval_qvhighlights(sub: Rows, gt: Rows) -> dict:
         hd = eval_highlight(sub, gt)
         metrics.update(hd)
         brief.update((f"{level}-{key.split('-')[1]}", v) for level, scores in hd.items() for key, v in scores.items())
-    out = OrderedDict(brief=brief)
+    out = {"brief": brief}
     out.update(sorted(metrics.items()))
     return out
 

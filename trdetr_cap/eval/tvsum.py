@@ -12,8 +12,6 @@ video of each eval batch); ``brief["mAP"]`` is the mean over domains. Values are
 
 from __future__ import annotations
 
-from collections import OrderedDict
-
 import numpy as np
 
 from trdetr_cap.eval.io import Rows, number_lists, require_field
@@ -65,8 +63,8 @@ def eval_tvsum(sub: Rows, gt: Rows) -> dict:
     )
     names = sorted(set(domains))
     domain_ap = {d: float(np.mean([a for a, dd in zip(video_ap, domains, strict=True) if dd == d])) for d in names}
-    brief = OrderedDict(mAP=fmt(np.mean(list(domain_ap.values()))))
+    brief = {"mAP": fmt(np.mean(list(domain_ap.values())))}
     brief.update((f"mAP-{d}", fmt(v)) for d, v in domain_ap.items())
     qids = [r["qid"] for r in sub.rows]
-    per_video = OrderedDict((str(q), fmt(a)) for q, a in zip(qids, video_ap, strict=True))
-    return OrderedDict(brief=brief, per_video=per_video)
+    per_video = {str(q): fmt(a) for q, a in zip(qids, video_ap, strict=True)}
+    return {"brief": brief, "per_video": per_video}
