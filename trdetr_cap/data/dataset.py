@@ -32,7 +32,7 @@ from trdetr_cap.data.features import (
     open_store,
     should_preload,
 )
-from trdetr_cap.data.labels import make_labels
+from trdetr_cap.data.labels import LabelMaker
 
 
 def _cache_dtype(stores: list[FeatureStore]) -> np.dtype:
@@ -83,6 +83,7 @@ class MomentDataset(Dataset):
                                                             _cache_dtype([self.audio_store]))
         self.caption = self.caption_store and ProcessedFeatures("caption", self._compute_caption,
                                                                 _cache_dtype([self.caption_store]))
+        self.make_labels = LabelMaker(d.dataset, d.clip_len, d.max_windows, cfg.fixes)
         self._dims = self._probe_dims(vids[0], qids[0])
         if should_preload(d.preload, self._estimate_bytes(len(vids), len(qids))):
             self.preload(vids, qids)
@@ -160,7 +161,7 @@ class MomentDataset(Dataset):
             "video": video, "audio": audio, "text": text, "caption": caption, "use_tef": d.use_tef,
         }
         if self.labelled:
-            sample["labels"] = make_labels(self.dataset, record, length, d.clip_len, d.max_windows, self.cfg.fixes)
+            sample["labels"] = self.make_labels(index, record, length)
         return sample
 
 
@@ -191,59 +192,49 @@ def _pad_1d(arrays: list[np.ndarray], length: int) -> torch.Tensor:
     return torch.from_numpy(out)
 
 
-def _zeros(*shape: int) -> torch.Tensor:
-    return torch.from_numpy(np.zeros(shape, dtype=np.float32))
-
-
 def _tensor(arr: np.ndarray) -> torch.Tensor:
     """A tensor view of a (cached) array, only ever read from; read-only arrays are copied (torch wants writeable)."""
     return torch.from_numpy(arr if arr.flags.writeable else arr.copy())
 
 
+def _pad_rows(parts: list[list[np.ndarray]], length: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per sample, a list of (n_b, D_k) blocks joined along channels -> ((B, length, sum D_k), mask (B, length)).
+
+    The buffer is written once: blocks are copied in (torch converts float16 caches fast) and only the padding rows
+    are zeroed, instead of zero-filling the whole batch first."""
+    widths = [p.shape[1] for p in parts[0]]
+    out = torch.empty(len(parts), length, sum(widths))
+    lengths = torch.tensor([len(p[0]) for p in parts])
+    for b, blocks in enumerate(parts):
+        n, col = len(blocks[0]), 0
+        for block, width in zip(blocks, widths, strict=True):
+            out[b, :n, col:col + width].copy_(_tensor(block))
+            col += width
+        out[b, n:].zero_()
+    mask = (torch.arange(length)[None, :] < lengths[:, None]).float()
+    return out, mask
+
+
 def collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
-    """List of samples -> {"meta", "inputs", "targets" (labelled data only)}; shapes in docs/contracts.md.
-
-    Buffers come from np.zeros (lazily zeroed pages: one pass over memory instead of two) viewed as tensors;
-    rows are copied with torch, whose float16 -> float32 conversion is vectorised (numpy's is ~3x slower)."""
-    bsz = len(samples)
-    lengths = [len(s["video"]) for s in samples]
-    lv, lt = max(lengths), max(len(s["text"]) for s in samples)
-    use_tef = samples[0]["use_tef"]
-    tef_w = 2 if use_tef else 0
-    v_w = samples[0]["video"].shape[1]
-    a_w = samples[0]["audio"].shape[1] if samples[0]["audio"] is not None else None
-    dv = v_w + tef_w + (a_w + tef_w if a_w is not None else 0)
-
-    src_vid, src_vid_mask = _zeros(bsz, lv, dv), _zeros(bsz, lv)
-    src_txt, src_txt_mask = _zeros(bsz, lt, samples[0]["text"].shape[1]), _zeros(bsz, lt)
-    for b, s in enumerate(samples):
-        n = lengths[b]
-        src_vid[b, :n, :v_w].copy_(_tensor(s["video"]))
-        if use_tef:
-            src_vid[b, :n, v_w:v_w + 2].copy_(_tensor(_tef(n)))
-        if a_w is not None:
-            a0 = v_w + tef_w
-            src_vid[b, :n, a0:a0 + a_w].copy_(_tensor(s["audio"]))
-            if use_tef:
-                src_vid[b, :n, a0 + a_w:].copy_(_tensor(_tef(n)))
-        src_vid_mask[b, :n] = 1
-        src_txt[b, :len(s["text"])].copy_(_tensor(s["text"]))
-        src_txt_mask[b, :len(s["text"])] = 1
+    """List of samples -> {"meta", "inputs", "targets" (labelled data only)}; shapes in docs/contracts.md."""
+    lv = max(len(s["video"]) for s in samples)
+    lt = max(len(s["text"]) for s in samples)
+    vid_parts = []
+    for s in samples:
+        tef = [_tef(len(s["video"]))] if s["use_tef"] else []
+        audio = [s["audio"], *tef] if s["audio"] is not None else []
+        vid_parts.append([s["video"], *tef, *audio])
+    src_vid, src_vid_mask = _pad_rows(vid_parts, lv)
+    src_txt, src_txt_mask = _pad_rows([[s["text"]] for s in samples], lt)
     inputs = {"src_txt": src_txt, "src_txt_mask": src_txt_mask, "src_vid": src_vid, "src_vid_mask": src_vid_mask}
-
     if samples[0]["caption"] is not None:
-        src_cap, src_cap_mask = _zeros(bsz, lv, samples[0]["caption"].shape[1]), _zeros(bsz, lv)
-        for b, s in enumerate(samples):
-            n = len(s["caption"])
-            src_cap[b, :n].copy_(_tensor(s["caption"]))
-            src_cap_mask[b, :n] = 1
-        inputs.update(src_cap=src_cap, src_cap_mask=src_cap_mask)
+        inputs["src_cap"], inputs["src_cap_mask"] = _pad_rows([[s["caption"]] for s in samples], lv)
 
     batch: dict[str, Any] = {"meta": [s["meta"] for s in samples], "inputs": inputs}
     if all("labels" in s for s in samples):
         labels = [s["labels"] for s in samples]
         batch["targets"] = {
-            "span_labels": [{"spans": torch.from_numpy(lab.spans)} for lab in labels],
+            "span_labels": [{"spans": torch.tensor(lab.spans)} for lab in labels],  # a copy: labels may be cached
             "saliency_pos_labels": torch.tensor([lab.saliency_pos for lab in labels], dtype=torch.long),
             "saliency_neg_labels": torch.tensor([lab.saliency_neg for lab in labels], dtype=torch.long),
             "saliency_all_labels": _pad_1d([lab.saliency_all for lab in labels], lv),

@@ -53,8 +53,22 @@ def _pos_mask(clip_ids: np.ndarray, feat_len: int) -> np.ndarray:
     return mask
 
 
-def qvhighlights_labels(record: dict, feat_len: int, clip_len: float, max_windows: int, fixes: FixConfig) -> Labels:
-    """QVHighlights targets: two saliency pairs (hard in-moment, easy in-vs-out), summed annotator scores."""
+@dataclass
+class _QvhFixedPart:
+    """What a QVHighlights record's targets are before any random draw (cached per record and length)."""
+
+    feat_len: int
+    spans: np.ndarray | None  # None when the windows must be re-drawn every time (> max_windows)
+    pos_mask: np.ndarray
+    saliency_all: np.ndarray
+    hard_pos: int
+    hard_neg: int
+    easy_pool_pos: list[int]
+    easy_neg_pool: list[int]
+
+
+def _qvh_fixed_part(record: dict, feat_len: int, clip_len: float, max_windows: int,
+                    fixes: FixConfig) -> _QvhFixedPart:
     all_ids = record["relevant_clip_ids"]
     ids = np.asarray(all_ids)
     scores = np.asarray(record["saliency_scores"]).sum(1)  # (n_rel,), 0..12
@@ -63,25 +77,38 @@ def qvhighlights_labels(record: dict, feat_len: int, clip_len: float, max_window
         ids, kept_scores, grow = ids[in_range], scores[in_range], 0
     else:  # the first id >= L grows saliency_all by one; the original crashes on an id > L, we drop it instead
         kept_scores, grow = scores, int(not in_range.all())
-    pos_mask = _pos_mask(ids, feat_len)
-    spans = span_targets(record["relevant_windows"], feat_len, clip_len, max_windows, fixes)
     saliency_all = np.zeros(feat_len + grow, dtype=np.float32)
     fits = ids < len(saliency_all)
     saliency_all[ids[fits]] = kept_scores[fits]
-
     # hard pair over all annotated clips (clamped to L - 1); ties resolve in np.argsort order, as the original
     order = np.argsort(scores)
     hard_pos, hard_neg = min(all_ids[order[-1]], feat_len - 1), min(all_ids[order[0]], feat_len - 1)
-    easy_pool_pos = all_ids
+    easy_pool_pos = list(all_ids)
     if fixes.fix_pos_mask_overflow and not in_range.all():
         easy_pool_pos = [c for c in all_ids if c < feat_len] or [hard_pos]
-    easy_neg_pool = list(set(range(feat_len)) - set(all_ids))  # built as the original, so draws match
-    if easy_neg_pool:
-        easy_pos = random.sample(easy_pool_pos, k=1)[0]  # not clamped in the original
-        easy_neg = random.sample(easy_neg_pool, k=1)[0]
+    windows = record["relevant_windows"]
+    spans = span_targets(windows, feat_len, clip_len, max_windows, fixes) if len(windows) <= max_windows else None
+    return _QvhFixedPart(feat_len, spans, _pos_mask(ids, feat_len), saliency_all, int(hard_pos), int(hard_neg),
+                         easy_pool_pos, list(set(range(feat_len)) - set(all_ids)))  # built as the original: same draws
+
+
+def qvhighlights_labels(record: dict, feat_len: int, clip_len: float, max_windows: int, fixes: FixConfig,
+                        fixed: _QvhFixedPart | None = None) -> Labels:
+    """QVHighlights targets: two saliency pairs (hard in-moment, easy in-vs-out), summed annotator scores.
+
+    ``fixed`` is this record's cached draw-free part (computed here when None). Random draws, in the original's
+    order: window shuffle (only with > max_windows windows), easy positive, easy negative."""
+    if fixed is None or fixed.feat_len != feat_len:
+        fixed = _qvh_fixed_part(record, feat_len, clip_len, max_windows, fixes)
+    spans = fixed.spans
+    if spans is None:
+        spans = span_targets(record["relevant_windows"], feat_len, clip_len, max_windows, fixes)
+    if fixed.easy_neg_pool:
+        easy_pos = random.sample(fixed.easy_pool_pos, k=1)[0]  # not clamped in the original
+        easy_neg = random.sample(fixed.easy_neg_pool, k=1)[0]
     else:
-        easy_pos, easy_neg = hard_pos, hard_neg
-    return Labels(spans, [hard_pos, easy_pos], [hard_neg, easy_neg], saliency_all, pos_mask)
+        easy_pos, easy_neg = fixed.hard_pos, fixed.hard_neg
+    return Labels(spans, [fixed.hard_pos, easy_pos], [fixed.hard_neg, easy_neg], fixed.saliency_all, fixed.pos_mask)
 
 
 def charades_clip_ids(window: list[float], feat_len: int, clip_len: float) -> list[int]:
@@ -129,6 +156,23 @@ def tvsum_labels(record: dict, feat_len: int) -> Labels:
     spans = np.zeros((1, 2), dtype=np.float32)
     return Labels(spans, [min(int(order[-1]), feat_len - 1)], [min(int(order[0]), feat_len - 1)],
                   saliency_all, pos_mask)
+
+
+class LabelMaker:
+    """Targets per dataset item; caches each QVHighlights record's draw-free part (arrays shared: read only)."""
+
+    def __init__(self, dataset: str, clip_len: float, max_windows: int, fixes: FixConfig):
+        self.dataset, self.clip_len, self.max_windows, self.fixes = dataset, clip_len, max_windows, fixes
+        self._fixed: dict[int, _QvhFixedPart] = {}
+
+    def __call__(self, index: int, record: dict, feat_len: int) -> Labels:
+        if self.dataset != "qvhighlights":
+            return make_labels(self.dataset, record, feat_len, self.clip_len, self.max_windows, self.fixes)
+        fixed = self._fixed.get(index)
+        if fixed is None or fixed.feat_len != feat_len:
+            fixed = self._fixed[index] = _qvh_fixed_part(record, feat_len, self.clip_len, self.max_windows,
+                                                          self.fixes)
+        return qvhighlights_labels(record, feat_len, self.clip_len, self.max_windows, self.fixes, fixed)
 
 
 def make_labels(dataset: str, record: dict, feat_len: int, clip_len: float, max_windows: int,
