@@ -25,7 +25,7 @@ from trdetr_cap.config import load_config
 from trdetr_cap.data import build_dataset, collate, move_to_device
 from trdetr_cap.data.synthetic import SyntheticParams, generate, synthetic_overrides
 from trdetr_cap.engine.loop import evaluate, weighted_losses
-from trdetr_cap.engine.train import infer_feature_dims, select_device
+from trdetr_cap.engine.train import build_optimizer, infer_feature_dims, select_device
 from trdetr_cap.eval import evaluate as evaluate_metrics
 from trdetr_cap.models import build_model
 
@@ -38,9 +38,10 @@ def loadavg() -> str:
     return Path("/proc/loadavg").read_text().strip() if Path("/proc/loadavg").exists() else "n/a"
 
 
-def bench_train(model, criterion, dataset, device, steps: int, bsz: int, amp: bool) -> float:
+def bench_train(model, criterion, dataset, cfg, device, steps: int, bsz: int) -> float:
     """Samples/s over ``steps`` full optimisation steps (after 2 warm-up steps)."""
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=1e-4)
+    optimizer = build_optimizer(cfg, model)
+    amp = cfg.train.amp
     loader = DataLoader(dataset, batch_size=bsz, shuffle=True, collate_fn=collate, drop_last=True)
     batches = itertools.cycle(loader) if len(loader) < steps + 2 else iter(loader)
     model.train()
@@ -106,7 +107,7 @@ def main() -> None:
     print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"{sum(p.numel() for p in model.parameters()):,} params, batch {args.bsz}, Lv 75")
     print(f"loadavg before: {loadavg()}")
-    train_sps = bench_train(model, criterion, train_set, device, args.steps, args.bsz, cfg.train.amp)
+    train_sps = bench_train(model, criterion, train_set, cfg, device, args.steps, args.bsz)
     print(f"train: {train_sps:.1f} samples/s ({args.bsz / train_sps:.3f} s/step; "
           f"{train_sps / ORIGINAL_TRAIN_SAMPLES_PER_S:.2f}x the original's 32 samples/s) | loadavg {loadavg()}")
     for with_losses in (True, False):
