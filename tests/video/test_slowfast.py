@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from trdetr_cap.extract import main as extract_main
+from trdetr_cap.video.clip import ClipFeatureExtractor
 from trdetr_cap.video.slowfast import (
     STAGE_DEPTHS,
     SlowFastExtractor,
@@ -83,7 +84,7 @@ def test_caffe2_pickle_loads_every_parameter(model, tmp_path):
         load_slowfast_checkpoint(fresh, path)
 
 
-def test_extractor_input_assembly_and_cli(model, video_dir, tmp_path):
+def test_extractor_input_assembly_and_cli(model, video_dir, tiny_clip_dir, tmp_path):
     ckpt = tmp_path / "slowfast.pyth"
     torch.save({"model_state": model.state_dict()}, ckpt)
     extractor = SlowFastExtractor(ckpt, batch_size=2, crop_size=32)
@@ -99,9 +100,12 @@ def test_extractor_input_assembly_and_cli(model, video_dir, tmp_path):
 
     out = tmp_path / "feats"
     args = ["videos", str(video_dir / "v2997.mp4"), "--out_dir", str(out), "--features", "slowfast",
-            "--slowfast_ckpt", str(ckpt), "--slowfast_crop_size", "32", "--num_workers", "1"]
-    assert extract_main(args) == 0  # decoded whole in a worker thread, then encoded
+            "--slowfast_ckpt", str(ckpt), "--slowfast_crop_size", "32", "--num_workers", "1",
+            "--features", "clip", "slowfast", "--clip_model", str(tiny_clip_dir)]
+    assert extract_main(args) == 0  # both samplings in one decoding pass in a worker thread, then encoded
     saved = np.load(out / "slowfast_features" / "v2997.npz")["features"]
     assert saved.shape == (2, 2304)
-    streamed = extractor.encode_video(video_dir / "v2997.mp4")  # decoded and encoded clip batch by clip batch
+    streamed = extractor.encode_video(video_dir / "v2997.mp4")  # alone, decoded and encoded clip batch by batch
     np.testing.assert_allclose(saved, streamed, rtol=1e-4, atol=1e-4)
+    alone = ClipFeatureExtractor(str(tiny_clip_dir)).encode_video(video_dir / "v2997.mp4")
+    np.testing.assert_allclose(np.load(out / "clip_features" / "v2997.npz")["features"], alone, rtol=1e-5, atol=1e-5)

@@ -23,15 +23,30 @@ import numpy as np
 from tqdm import tqdm
 
 from trdetr_cap.utils.io import atomic_write_bytes, read_jsonl
-from trdetr_cap.video.decode import VideoDecodeError
+from trdetr_cap.video.decode import VideoDecodeError, probe_video, sample_frame_sets
 
 
 class VideoEncoder(Protocol):
+    """What ClipFeatureExtractor and SlowFastExtractor offer: whole-video encoding, or sampling plan + crop + pack
+    (so several encoders share one decoding pass, see :func:`decode_jointly`) + encoding of the packed frames."""
+
     def encode_video(self, path: str | Path, clip_len: float = 2.0) -> np.ndarray: ...
 
-    def decode_video(self, path: str | Path, clip_len: float = 2.0) -> np.ndarray: ...
+    def frame_times(self, duration: float, clip_len: float = 2.0) -> list[float]: ...
+
+    def crop(self, frame: np.ndarray) -> np.ndarray: ...
+
+    def pack(self, frames: list[np.ndarray]) -> np.ndarray: ...
 
     def encode_decoded(self, decoded: np.ndarray) -> np.ndarray: ...
+
+
+def decode_jointly(path: str | Path, encoders: Sequence[VideoEncoder], clip_len: float = 2.0) -> list[np.ndarray]:
+    """Each encoder's packed input frames for ``path``, from a single decoding pass."""
+    duration = probe_video(path).duration
+    time_sets = [enc.frame_times(duration, clip_len) for enc in encoders]
+    frame_sets = sample_frame_sets(path, time_sets, [enc.crop for enc in encoders])
+    return [enc.pack(frames) for enc, frames in zip(encoders, frame_sets, strict=True)]
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -106,7 +121,7 @@ def extract_videos(
         path, dirs = job
         if num_workers <= 0:
             return {d: encoders[d].encode_video(path, clip_len) for d in dirs}
-        return {d: encoders[d].decode_video(path, clip_len) for d in dirs}
+        return dict(zip(dirs, decode_jointly(path, [encoders[d] for d in dirs], clip_len), strict=True))
 
     failures: list[tuple[Path, str]] = []
     for (path, dirs), result in tqdm(_prefetched(jobs, load, num_workers), total=len(jobs), desc="videos",

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from trdetr_cap.video.decode import clip_frame_times, num_clips, probe_video, sample_frames
+from trdetr_cap.video.decode import clip_frame_times, num_clips, probe_video, sample_frame_sets
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -83,12 +83,18 @@ class ClipFeatureExtractor:
             out.append(self.model.visual_projection(pooled).float().cpu())
         return torch.cat(out).numpy() if out else np.zeros((0, self.image_dim), np.float32)
 
+    def frame_times(self, duration: float, clip_len: float = 2.0) -> list[float]:
+        """Times to sample (rule "before"): one per clip, ffmpeg fps=1/2's frame."""
+        return clip_frame_times(num_clips(duration, clip_len), clip_len)
+
+    def pack(self, frames: list[np.ndarray]) -> np.ndarray:
+        """Sampled crops -> (L, S, S, 3) uint8, what :meth:`encode_decoded` takes."""
+        return np.stack(frames)
+
     def decode_video(self, path: str | Path, clip_len: float = 2.0) -> np.ndarray:
         """Decode ``path``: one centre crop per clip, (L, S, S, 3) uint8, L = num_clips(duration)."""
-        n = num_clips(probe_video(path).duration, clip_len)
-        times = clip_frame_times(n, clip_len)
-        frames = [f for _, f in sample_frames(path, times, transform=self.crop, rule="before")]
-        return np.stack(frames)
+        times = self.frame_times(probe_video(path).duration, clip_len)
+        return self.pack(sample_frame_sets(path, [times], [self.crop])[0])
 
     def encode_video(self, path: str | Path, clip_len: float = 2.0) -> np.ndarray:
         """Video file -> (L, projection_dim) float32, one row per ``clip_len`` s clip."""

@@ -169,6 +169,25 @@ def sample_frames(
         k += 1
 
 
+def sample_frame_sets(
+    path: str | Path,
+    time_sets: Sequence[Sequence[float]],
+    transforms: Sequence[Callable[[np.ndarray], np.ndarray]],
+    rule: str = "before",
+) -> list[list[np.ndarray]]:
+    """Several samplings of one video in a single decoding pass (e.g. CLIP's and SlowFast's): ``out[s][i]`` is the
+    frame for ``time_sets[s][i]`` through ``transforms[s]``; each set's times must be non-decreasing."""
+    entries = sorted((t, s, i) for s, times in enumerate(time_sets) for i, t in enumerate(times))
+    out: list[list[Any]] = [[None] * len(times) for times in time_sets]
+    last: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # set -> (raw frame, its transform): repeats reuse it
+    for k, raw in sample_frames(path, [t for t, _, _ in entries], rule=rule):
+        _, s, i = entries[k]
+        if s not in last or last[s][0] is not raw:
+            last[s] = (raw, transforms[s](raw))
+        out[s][i] = last[s][1]
+    return out
+
+
 def list_videos(inputs: Sequence[str | Path]) -> list[Path]:
     """Expand directories (their video files, sorted) and ``.txt`` lists (one path per line) into video paths."""
     paths: list[Path] = []

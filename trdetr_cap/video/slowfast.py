@@ -22,12 +22,13 @@ import torch
 from torch import nn
 
 from trdetr_cap.video.clip import normalize_frames, resize_center_crop
-from trdetr_cap.video.decode import num_clips, probe_video, sample_frames, slowfast_frame_times
+from trdetr_cap.video.decode import num_clips, probe_video, sample_frame_sets, sample_frames, slowfast_frame_times
 
 ONE_FRAME = 1 / 30  # SlowFast clips: any tail of at least one 30 fps frame makes a clip (ceil(duration / 2))
 
 SLOWFAST_MEAN = (0.45, 0.45, 0.45)
 SLOWFAST_STD = (0.225, 0.225, 0.225)
+FRAMES_PER_CLIP = 32  # fast pathway input frames
 ALPHA = 4  # fast / slow frame-rate ratio
 BETA_INV = 8  # slow / fast channel ratio
 FUSION_RATIO = 2  # fast->slow lateral conv doubles the fast channels
@@ -232,27 +233,35 @@ class SlowFastExtractor:
             out.append(self.model(fast[:, :, slow_index], fast).float().cpu())
         return torch.cat(out).numpy() if out else np.zeros((0, 2304), np.float32)
 
+    def crop(self, frame: np.ndarray) -> np.ndarray:
+        return resize_center_crop(frame, self.crop_size)
+
+    def frame_times(self, duration: float, clip_len: float = 2.0) -> list[float]:
+        """Times to sample (rule "before"): 32 per clip, HERO's 30 fps grid."""
+        return slowfast_frame_times(num_clips(duration, clip_len, ONE_FRAME), clip_len)
+
+    def pack(self, frames: list[np.ndarray]) -> np.ndarray:
+        """Sampled crops -> (L, 32, S, S, 3) uint8, what :meth:`encode_decoded` takes."""
+        return np.stack(frames).reshape(-1, FRAMES_PER_CLIP, *frames[0].shape)
+
     def decode_video(self, path: str | Path, clip_len: float = 2.0) -> np.ndarray:
         """All clips' inputs at once, (L, 32, S, S, 3) uint8 (~360 MB for 150 s at 224 px)."""
-        n = num_clips(probe_video(path).duration, clip_len, ONE_FRAME)
-        frames = [f for _, f in sample_frames(path, slowfast_frame_times(n, clip_len),
-                                              lambda f: resize_center_crop(f, self.crop_size), "before")]
-        return np.stack(frames).reshape(n, -1, self.crop_size, self.crop_size, 3)
+        times = self.frame_times(probe_video(path).duration, clip_len)
+        return self.pack(sample_frame_sets(path, [times], [self.crop])[0])
 
     def encode_decoded(self, clips: np.ndarray) -> np.ndarray:
         return self.encode_clips(clips)
 
     def encode_video(self, path: str | Path, clip_len: float = 2.0) -> np.ndarray:
         """Decode and encode ``batch_size`` clips at a time, so memory stays small whatever the video length."""
-        n = num_clips(probe_video(path).duration, clip_len, ONE_FRAME)
-        times = slowfast_frame_times(n, clip_len)
-        per_batch = len(times) // n * self.batch_size
+        times = self.frame_times(probe_video(path).duration, clip_len)
+        per_batch = FRAMES_PER_CLIP * self.batch_size
         frames, features = [], []
-        for _, frame in sample_frames(path, times, lambda f: resize_center_crop(f, self.crop_size), "before"):
+        for _, frame in sample_frames(path, times, self.crop, "before"):
             frames.append(frame)
             if len(frames) == per_batch:
-                features.append(self.encode_clips(np.stack(frames).reshape(self.batch_size, -1, *frame.shape)))
+                features.append(self.encode_clips(self.pack(frames)))
                 frames = []
         if frames:
-            features.append(self.encode_clips(np.stack(frames).reshape(-1, len(times) // n, *frames[0].shape)))
+            features.append(self.encode_clips(self.pack(frames)))
         return np.concatenate(features)
