@@ -1,8 +1,9 @@
 """SlowFast R50 8x8 (Feichtenhofer et al. 2019) as a clip feature extractor: 2 s clip -> 2304 = 2048 slow + 256 fast.
 
 The network follows PySlowFast's ``SLOWFAST_8x8_R50`` (Kinetics-400) so its public checkpoint loads by name:
-``SLOWFAST_8x8_R50.pkl`` (Caffe2 blobs, the file HERO's extractor used for the released QVHighlights features) or a
-PySlowFast ``.pyth`` (``{"model_state": state_dict}``). Module names match PySlowFast's (``s1.pathway0_stem.conv``,
+``SLOWFAST_8x8_R50.pkl`` (Caffe2 blobs, the file HERO's extractor used for the released QVHighlights features;
+https://dl.fbaipublicfiles.com/pyslowfast/model_zoo/kinetics400/SLOWFAST_8x8_R50.pkl) or a PySlowFast ``.pyth``
+(``{"model_state": state_dict}``). Module names match PySlowFast's (``s1.pathway0_stem.conv``,
 ``s2.pathway1_res0.branch2.a_bn``, ``s3_fuse.conv_f2s`` ...). The classifier head is not built: the feature is the
 global average of the last slow and fast maps, concatenated.
 
