@@ -8,7 +8,7 @@ import random
 import numpy as np
 import pytest
 
-from trdetr_cap.eval import EvalInputError, evaluate
+from trdetr_cap.eval import evaluate
 from trdetr_cap.eval.tvsum import top_k_ap
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -110,10 +110,12 @@ def test_tvsum_domains_average_videos_then_domains():
     assert list(m["brief"]) == ["mAP", "mAP-A", "mAP-B"]
 
 
-def test_tvsum_short_prediction_is_an_error():
-    gt = [tvsum_gt("a", "A", [[1.0], [2.0], [3.0]])]
-    with pytest.raises(EvalInputError, match=r"row 1: pred_saliency_scores: 2 scores for a video of 3 clips"):
-        evaluate([{"qid": "a", "pred_saliency_scores": [0.1, 0.2]}], gt)
+def test_tvsum_short_prediction_ranks_only_predicted_clips():
+    # labels 1, 2, 3, 4: lower median 2 -> clips 2, 3 positive; scores exist for clips 0..2 only
+    gt = [tvsum_gt("a", "A", [[1.0], [2.0], [3.0], [4.0]])]
+    m = evaluate([{"qid": "a", "pred_saliency_scores": [0.3, 0.2, 0.1]}], gt)
+    # ranking 0, 1, 2 -> hits 0 0 1 (precision 0, 0, 1/3), one positive in the top: one trapezoid 1 * (0 + 1/3) / 2
+    assert m["brief"]["mAP"] == 16.67
 
 
 def umt_video_ap(pred, label):
@@ -122,7 +124,7 @@ def umt_video_ap(pred, label):
     for a in range(len(label[0])):
         col = sorted(row[a] for row in label)
         positive = [row[a] > col[(len(col) - 1) // 2] for row in label]
-        order = sorted(range(len(label)), key=lambda i: -pred[i])[:5]
+        order = sorted(range(min(len(pred), len(label))), key=lambda i: -pred[i])[:5]
         top = [positive[i] for i in order]
         if sum(top) == 0:
             aps.append(0.0)
@@ -145,6 +147,7 @@ def test_tvsum_real_val_file_against_plain_loop(real_data):
         {"qid": g["qid"], "pred_saliency_scores": [sum(r) / 20 + rng.gauss(0, 0.3) for r in g["label"]] + [9.0]}
         for g in gt
     ]  # a noisy mean-label prediction, one score too many (ignored)
+    sub[0]["pred_saliency_scores"] = sub[0]["pred_saliency_scores"][:-4]  # and one 3 scores short
     m = evaluate(sub, gt)
     assert sorted(k for k in m["brief"] if k != "mAP") == sorted(f"mAP-{g['domain']}" for g in gt)
     for g, s in zip(gt, sub, strict=True):  # one video per domain

@@ -1,7 +1,9 @@
 """TVSum highlight-detection top-5 mAP, the UMT protocol used by TR-DETR (reference §5.8).
 
 Formats: GT rows ``{qid, vid, domain, label}`` with ``label`` (n_clips, n_annotators) raw scores (20 annotators,
-1..5); submission rows ``{qid, vid, pred_saliency_scores}`` with at least n_clips scores (extra ones are ignored).
+1..5); submission rows ``{qid, vid, pred_saliency_scores}``, one score per clip. As in the original
+(``pred[:len(label)]``), extra scores are ignored and, when the features are shorter than the labels, only the
+clips with a score can be ranked (the median still covers every clip).
 
 Per video and annotator: the annotator's labels are binarised as ``label > median`` (torch's lower median for an
 even count), clips are ranked by predicted saliency (ties: earlier clip first), and the top 5 get a trapezoid AP
@@ -21,11 +23,12 @@ TOP_K = 5
 
 
 def top_k_ap(pred: np.ndarray, label: np.ndarray, k: int = TOP_K) -> np.ndarray:
-    """pred: (N,) saliency of one video; label: (N, A) annotator scores -> (A,) top-k AP per annotator."""
+    """pred: (M,) saliency of the first M clips of one video; label: (N, A) annotator scores -> (A,) top-k AP."""
     n = len(label)
     lower_median = np.sort(label, axis=0)[(n - 1) // 2]
     positive = label > lower_median  # (N, A)
-    top = positive[np.argsort(-pred, kind="stable")[:k]].astype(np.float64)  # (k', A)
+    ranked = np.argsort(-pred[:n], kind="stable")[:k]
+    top = positive[ranked].astype(np.float64)  # (k', A)
     hits = np.cumsum(top, axis=0)
     num_pos = hits[-1]
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -48,17 +51,11 @@ def eval_tvsum(sub: Rows, gt: Rows) -> dict:
     widths = [len(row[0]) if isinstance(row, list) and row and isinstance(row[0], list) else 0 for row in labels]
     width = next((w for w in widths if w), 20)  # every clip needs the same annotators (TVSum: 20)
     flat_labels, n_clips = number_lists(gt, "label", width=width, min_len=1, what=f"{width} annotator scores")
-    short = np.flatnonzero(sal_counts < n_clips)
-    if short.size:
-        i = int(short[0])
-        raise sub.error(
-            i, "pred_saliency_scores", f"{int(sal_counts[i])} scores for a video of {int(n_clips[i])} clips"
-        )
     sal_starts, label_starts = np.cumsum(sal_counts) - sal_counts, np.cumsum(n_clips) - n_clips
     video_ap = np.array(
         [
-            top_k_ap(saliency[s : s + n], flat_labels[ls : ls + n]).mean()
-            for s, ls, n in zip(sal_starts, label_starts, n_clips, strict=True)
+            top_k_ap(saliency[s : s + m], flat_labels[ls : ls + n]).mean()
+            for s, m, ls, n in zip(sal_starts, sal_counts, label_starts, n_clips, strict=True)
         ]
     )
     names = sorted(set(domains))
