@@ -69,6 +69,7 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--bsz", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=2, help="runs per path, interleaved; the best is reported")
+    parser.add_argument("--dtype", choices=("float16", "float32"), default="float16", help="packed store dtype")
     parser.add_argument("--child", choices=("npz", "packed"), help=argparse.SUPPRESS)
     parser.add_argument("--packed", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -83,7 +84,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench_data_") as tmp:
         t0 = time.perf_counter()
         for name in ("slowfast_features", "clip_features", "clip_text_features"):
-            pack_directory(data / name, Path(tmp) / f"{name}.h5", dtype="float16", progress=False)
+            pack_directory(data / name, Path(tmp) / f"{name}.h5", dtype=args.dtype, progress=False)
         pack_s = time.perf_counter() - t0
         runs: dict[str, list[dict]] = {"npz": [], "packed": []}
         for _ in range(args.repeats):  # interleaved, best of N: the machine is shared, load drifts
@@ -95,7 +96,7 @@ def main() -> int:
         results = {mode: min(rs, key=lambda r: r["loop_s"]) for mode, rs in runs.items()}
 
     print(f"data: {data} (train split), bsz {args.bsz}, {args.epochs} epochs, num_workers 0, best of "
-          f"{args.repeats}; packing took {pack_s:.1f} s (once)")
+          f"{args.repeats}; packing ({args.dtype}) took {pack_s:.1f} s (once)")
     for mode, r in results.items():
         steady = r["batches"] / r["loop_s"]
         total = r["batches"] / (r["loop_s"] + r["build_s"])
