@@ -177,31 +177,51 @@ def saliency_ap(pred: np.ndarray, clip_scores: np.ndarray, levels: np.ndarray, v
 
     pred: (Q, N) scores; clip_scores: (Q, N, A) GT scores, binarised as >= each of levels (L,); valid: (Q, N), the
     first n_q clips of each row. Returns (Q, L, A). The curve has one point per distinct score (ties form one
-    step); precision is made monotone and averaged where recall changes. All-0 labels give 0, all-1 give 1.
+    step); precision is made monotone (max over lower thresholds) and averaged where recall changes. All-0 labels
+    give 0, all-1 give 1.
+
+    Only clips that can be positive at some level ("candidates") are visited: between two candidates the number of
+    hits is constant while the rank grows, so precision there never exceeds the value at the preceding candidate's
+    tie group and the monotone envelope is decided at candidate groups alone.
     """
     num, length = pred.shape
     rows = np.arange(num)[:, None]
+    rank = np.arange(length)
     order = np.argsort(np.where(valid, -pred, np.inf), axis=1, kind="stable")
     scores = pred[rows, order]
     n_valid = valid.sum(1)[:, None]
-    rank = np.arange(length)
-    in_video = rank < n_valid  # after sorting the valid clips come first
-    labels = clip_scores[rows, order][:, :, None, :] >= levels[:, None]  # (Q, N, L, A)
-    labels = labels.reshape(num, length, -1) & in_video[..., None]  # (Q, N, S)
-    change = np.ones((num, length), dtype=bool)
-    change[:, 1:] = scores[:, 1:] != scores[:, :-1]
-    group_start = np.maximum.accumulate(np.where(change, rank, 0), axis=1)
-    next_change = np.ones((num, length), dtype=bool)
-    next_change[:, :-1] = change[:, 1:]
-    group_end = in_video & (next_change | (rank == n_valid - 1))
-    cum_tp = np.cumsum(labels, axis=1, dtype=np.int32)
-    precision = np.where(group_end[..., None], cum_tp / (rank + 1)[:, None], -np.inf)
-    envelope = np.maximum.accumulate(precision[:, ::-1], axis=1)[:, ::-1]  # max over this and lower thresholds
-    last_positive = np.maximum.accumulate(np.where(labels, rank[:, None], -1), axis=1)
-    step = group_end[..., None] & (last_positive >= group_start[..., None])  # the group adds recall
+    # the last rank of each run of tied scores (sklearn's curve point) for every rank
+    next_differs = np.ones((num, length), dtype=bool)
+    next_differs[:, :-1] = scores[:, 1:] != scores[:, :-1]
+    next_differs |= rank >= n_valid - 1
+    group_end = np.minimum.accumulate(np.where(next_differs, rank, length)[:, ::-1], axis=1)[:, ::-1]
+    rank_of_clip = np.empty_like(order)
+    rank_of_clip[rows, order] = rank
+
+    candidate = valid & (clip_scores.max(2) >= levels.min())  # (Q, N)
+    cand_rank = np.sort(np.where(candidate, rank_of_clip, length), axis=1)[:, : max(1, candidate.sum(1).max())]
+    cand_valid = cand_rank < length
+    cand_rank = np.minimum(cand_rank, length - 1)
+    cand_clip = order[rows, cand_rank]
+    cand_end = group_end[rows, cand_rank]  # (Q, R)
+    labels = (clip_scores[rows, cand_clip][:, :, None, :] >= levels[:, None]).reshape(num, cand_rank.shape[1], -1)
+    labels &= cand_valid[..., None]  # (Q, R, S)
+
+    width = cand_rank.shape[1]
+    slot = np.arange(width)
+    run_end = cand_valid.copy()  # the last candidate of each tie group
+    run_end[:, :-1] &= (cand_end[:, 1:] != cand_end[:, :-1]) | ~cand_valid[:, 1:]
+    run_start = np.ones((num, width), dtype=bool)
+    run_start[:, 1:] = cand_end[:, 1:] != cand_end[:, :-1]
+    run_first = np.maximum.accumulate(np.where(run_start, slot, 0), axis=1)
+    hits = np.cumsum(labels, axis=1, dtype=np.int32)
+    precision = np.where(run_end[..., None], hits / (cand_end + 1)[..., None], -np.inf)
+    envelope = np.maximum.accumulate(precision[:, ::-1], axis=1)[:, ::-1]
+    last_positive = np.maximum.accumulate(np.where(labels, slot[:, None], -1), axis=1)
+    step = run_end[..., None] & (last_positive >= run_first[..., None])  # the group adds recall
     with np.errstate(invalid="ignore", divide="ignore"):
         ap = np.where(step, envelope, 0.0).sum(1) / step.sum(1)
-    positives = cum_tp[:, -1]
+    positives = hits[:, -1]
     ap = np.where(positives == 0, 0.0, np.where(positives == n_valid, 1.0, ap))
     return ap.reshape(num, len(levels), -1)
 
@@ -228,9 +248,12 @@ def eval_highlight(sub: Rows, gt: Rows) -> dict:
     valid = np.arange(length) < num_clips[:, None]  # predictions cut or zero-padded to the GT length
     levels = np.array(list(SALIENCY_LEVELS.values()), dtype=np.float64)
     pred = np.where(valid, pred, 0.0)
-    ap = np.concatenate(  # in chunks of queries, so that the (chunk, N, L x A) temporaries stay in cache
-        [saliency_ap(pred[c], clip_scores[c], levels, valid[c]) for c in row_chunks(num, HD_CHUNK)]
-    )  # (Q, L, A)
+    # blocks of queries with similar numbers of candidate clips keep the padded (block, R, L x A) arrays small
+    by_size = np.argsort((valid & (clip_scores.max(2) >= levels.min())).sum(1), kind="stable")
+    ap = np.empty((num, len(levels), NUM_ANNOTATORS))
+    for block in row_chunks(num, HD_CHUNK):
+        q = by_size[block]
+        ap[q] = saliency_ap(pred[q], clip_scores[q], levels, valid[q])
     in_video = top_clip < num_clips
     top_scores = clip_scores[np.arange(num), np.minimum(top_clip, length - 1)]  # (Q, A)
     hit = ((top_scores[:, None, :] >= levels[:, None]) & in_video[:, None, None]).max(2)  # (Q, L)
