@@ -165,3 +165,28 @@ def test_missing_paths_and_tvsum_domain(tmp_path, hand_made):
         build_dataset(load_config(overrides={**overrides, "t_feat_dir": str(tmp_path / "nope")}), "train")
     with pytest.raises(FeatureError, match="packed feature file not found"):
         build_dataset(load_config(overrides={**overrides, "t_feat_dir": str(tmp_path / "nope.h5")}), "train")
+
+
+def test_dataloader_workers_read_a_lazy_packed_store(hand_made, tmp_path):
+    """Each worker re-opens the HDF5 file itself; batches equal the in-process ones."""
+    from torch.utils.data import DataLoader
+
+    from trdetr_cap.data.pack import pack_directory
+
+    _, _, overrides = hand_made
+    packed = {**overrides, "preload": "never",
+              "v_feat_dirs": [str(pack_directory(d, tmp_path / f"{i}.h5", progress=False))
+                              for i, d in enumerate(overrides["v_feat_dirs"])]}
+    ds = build_dataset(load_config(overrides=packed), "val")
+    ds.video[ROWS[0]["vid"]]  # the parent has the file open before the workers start
+    serial = next(iter(DataLoader(ds, batch_size=2, collate_fn=collate)))
+    parallel = next(iter(DataLoader(ds, batch_size=2, collate_fn=collate, num_workers=2)))
+    assert torch.equal(serial["inputs"]["src_vid"], parallel["inputs"]["src_vid"])
+
+
+def test_collate_empty_caption_rows_are_masked():
+    sample = {"meta": {}, "video": np.ones((3, 2), np.float32), "audio": None, "text": np.ones((1, 2), np.float32),
+              "caption": np.zeros((0, 4), np.float32), "use_tef": False}
+    batch = collate([sample])
+    assert batch["inputs"]["src_cap"].shape == (1, 3, 4) and batch["inputs"]["src_cap_mask"].sum() == 0
+    assert batch["inputs"]["src_vid"].shape == (1, 3, 2)
