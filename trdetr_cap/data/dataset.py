@@ -79,10 +79,11 @@ class MomentDataset(Dataset):
 
         self.video = ProcessedFeatures("video", self._compute_video, _cache_dtype(self.video_stores))
         self.text = ProcessedFeatures("text", self._compute_text, _cache_dtype([self.text_store]))
-        self.audio = self.audio_store and ProcessedFeatures("audio", self._compute_audio,
-                                                            _cache_dtype([self.audio_store]))
-        self.caption = self.caption_store and ProcessedFeatures("caption", self._compute_caption,
-                                                                _cache_dtype([self.caption_store]))
+        self.audio = self.caption = None
+        if self.audio_store is not None:
+            self.audio = ProcessedFeatures("audio", self._compute_audio, _cache_dtype([self.audio_store]))
+        if self.caption_store is not None:
+            self.caption = ProcessedFeatures("caption", self._compute_caption, _cache_dtype([self.caption_store]))
         self.make_labels = LabelMaker(d.dataset, d.clip_len, d.max_windows, cfg.fixes)
         self._dims = self._probe_dims(vids[0], qids[0])
         if should_preload(d.preload, self._estimate_bytes(len(vids), len(qids))):

@@ -124,7 +124,8 @@ def charades_labels(record: dict, feat_len: int, clip_len: float, max_windows: i
     relevant clips = clips whose centre lies in the window; ``saliency_all_labels`` = 12 on them (the QVH scale's
     maximum, three "very good" votes) and 0 elsewhere; two pairs, each a random in-window clip vs a random
     out-of-window clip (a clip vs itself, a zero-gradient pair, when the window covers the whole video);
-    windows are clipped to the feature extent ``feat_len * clip_len`` before normalising.
+    windows are clipped to the feature extent ``feat_len * clip_len`` before normalising (so use max_v_l >= 98 with
+    2 s clips: Charades videos run to 194 s, and a window past the truncation would collapse to zero width).
     """
     extent = feat_len * clip_len
     windows = [[min(st, extent), min(ed, extent)] for st, ed in record["relevant_windows"]]
