@@ -228,26 +228,11 @@ def saliency_ap(pred: np.ndarray, clip_scores: np.ndarray, levels: np.ndarray, v
 
 def eval_highlight(sub: Rows, gt: Rows) -> dict:
     """HD metrics: {"HL-min-Fair": {"HL-mAP": x, "HL-Hit1": x}, "HL-min-Good": ..., "HL-min-VeryGood": ...}."""
-    saliency, sal_counts = number_lists(sub, "pred_saliency_scores", min_len=1)
-    duration = number_field(gt, "duration", positive=True)
-    clip_ids, id_counts = number_lists(gt, "relevant_clip_ids", integer=True)
-    gt_scores, score_counts = number_lists(gt, "saliency_scores", width=NUM_ANNOTATORS, what="[a1, a2, a3]")
-    num_clips = (duration / CLIP_LEN).astype(np.int64)  # int(duration / 2), as the official mk_gt_scores
-    if (num_clips < 1).any():
-        i = int(np.flatnonzero(num_clips < 1)[0])
-        raise gt.error(i, "duration", f"{duration[i]} s is shorter than one {CLIP_LEN:g} s clip")
-    _check_clip_ids(gt, clip_ids, id_counts, score_counts, num_clips)
-
-    num, length = len(sal_counts), int(num_clips.max())
-    clip_scores = np.zeros((num, length, NUM_ANNOTATORS))
-    clip_scores[np.repeat(np.arange(num), id_counts), clip_ids] = gt_scores
-    pred, pred_valid = pad_ragged(saliency, sal_counts, fill=-np.inf)
-    top_clip = pred.argmax(1)  # over the whole prediction, first maximum
-    width = max(length, pred.shape[1])
-    pred = np.pad(np.where(pred_valid, pred, 0.0), ((0, 0), (0, width - pred.shape[1])))[:, :length]
-    valid = np.arange(length) < num_clips[:, None]  # predictions cut or zero-padded to the GT length
+    clip_scores, num_clips = gt_clip_scores(gt)
+    pred, top_clip = saliency_at_gt_length(sub, num_clips)
+    num, length = pred.shape
+    valid = np.arange(length) < num_clips[:, None]
     levels = np.array(list(SALIENCY_LEVELS.values()), dtype=np.float64)
-    pred = np.where(valid, pred, 0.0)
     # blocks of queries with similar numbers of candidate clips keep the padded (block, R, L x A) arrays small
     by_size = np.argsort((valid & (clip_scores.max(2) >= levels.min())).sum(1), kind="stable")
     ap = np.empty((num, len(levels), NUM_ANNOTATORS))
@@ -261,6 +246,34 @@ def eval_highlight(sub: Rows, gt: Rows) -> dict:
         f"HL-min-{name}": {"HL-mAP": fmt(np.mean(ap[:, i])), "HL-Hit1": float(f"{100 * np.mean(hit[:, i]):.2f}")}
         for i, name in enumerate(SALIENCY_LEVELS)
     }
+
+
+def gt_clip_scores(gt: Rows) -> tuple[np.ndarray, np.ndarray]:
+    """GT saliency per 2 s clip -> (scores (Q, N, 3), 0 outside ``relevant_clip_ids``; n_clips (Q,) = int(dur / 2))."""
+    duration = number_field(gt, "duration", positive=True)
+    clip_ids, id_counts = number_lists(gt, "relevant_clip_ids", integer=True)
+    gt_scores, score_counts = number_lists(gt, "saliency_scores", width=NUM_ANNOTATORS, what="[a1, a2, a3]")
+    num_clips = (duration / CLIP_LEN).astype(np.int64)  # int(duration / 2), as the official mk_gt_scores
+    if (num_clips < 1).any():
+        i = int(np.flatnonzero(num_clips < 1)[0])
+        raise gt.error(i, "duration", f"{duration[i]} s is shorter than one {CLIP_LEN:g} s clip")
+    _check_clip_ids(gt, clip_ids, id_counts, score_counts, num_clips)
+    scores = np.zeros((len(num_clips), int(num_clips.max()), NUM_ANNOTATORS))
+    scores[np.repeat(np.arange(len(num_clips)), id_counts), clip_ids] = gt_scores
+    return scores, num_clips
+
+
+def saliency_at_gt_length(sub: Rows, num_clips: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Predicted saliency cut or zero-padded to each GT length -> (pred (Q, N), argmax of the *whole* list (Q,))."""
+    saliency, counts = number_lists(sub, "pred_saliency_scores", min_len=1)
+    padded, listed = pad_ragged(saliency, counts, fill=-np.inf)
+    top_clip = padded.argmax(1)  # first maximum, as np.argmax on the list
+    length = int(num_clips.max())
+    pred = np.zeros((len(counts), length))
+    shared = min(length, padded.shape[1])
+    pred[:, :shared] = np.where(listed[:, :shared], padded[:, :shared], 0.0)
+    pred[np.arange(length) >= num_clips[:, None]] = 0.0
+    return pred, top_clip
 
 
 def _check_clip_ids(gt: Rows, clip_ids, id_counts, score_counts, num_clips) -> None:
