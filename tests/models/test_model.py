@@ -166,3 +166,8 @@ def test_eval_is_deterministic_and_train_mode_uses_dropout():
         torch.testing.assert_close(model(**inputs)["pred_spans"], model(**inputs)["pred_spans"], rtol=0, atol=0)
         model.train()
         assert not torch.allclose(model(**inputs)["pred_spans"], model(**inputs)["pred_spans"])
+
+
+def test_hidden_size_must_suit_heads_and_anchor_embedding():
+    with pytest.raises(ValueError, match="hidden_dim"):
+        build_model(small_config(hidden_dim=30, nheads=3))

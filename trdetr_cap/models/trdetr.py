@@ -75,8 +75,9 @@ class TRDETR(nn.Module):
         mc = model_cfg
         if mc.v_feat_dim <= 0:
             raise ValueError("model.v_feat_dim must be set (> 0); training infers it from dataset.feature_dims")
-        if mc.hidden_dim % (2 * mc.nheads):
-            raise ValueError(f"hidden_dim {mc.hidden_dim} must be a multiple of 2 * nheads ({2 * mc.nheads})")
+        if mc.hidden_dim % mc.nheads or mc.hidden_dim % 4:
+            raise ValueError(f"hidden_dim {mc.hidden_dim} must be a multiple of nheads ({mc.nheads}) and of 4 "
+                             "(the anchor sine embedding: hidden_dim / 2 sin-cos pairs per coordinate)")
         d = mc.hidden_dim
         self.hidden_dim = d
         self.clip_len = clip_len
