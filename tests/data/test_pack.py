@@ -34,6 +34,8 @@ def test_round_trip_float32_exact_float16_close(tmp_path):
     with h5py.File(half) as f:
         assert f.attrs["dim"] == 6 and f.attrs["role"] == "video" and f["v0"].dtype == np.float16
         assert f["v0"].compression == "gzip"
+    with pytest.raises(FeatureError, match="f16.h5 holds video features, but it is configured as text features"):
+        open_store(half, "qvhighlights", "text")
 
 
 def test_layouts_are_detected(tmp_path):

@@ -140,14 +140,18 @@ class NpzDirStore(FeatureStore):
 class Hdf5Store(FeatureStore):
     """A packed HDF5 file: one (L, D) dataset per key. The handle is opened lazily per process (fork-safe)."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, role: str | None = None):
         self.path = str(path)
         if not Path(path).is_file():
             raise FeatureError(f"packed feature file not found: {path}")
         self._file = None
         self._pid = -1
-        dim = self._handle().attrs.get("dim")
+        attrs = self._handle().attrs
+        dim = attrs.get("dim")
         self.dim = int(dim) if dim is not None else None
+        packed_role = attrs.get("role")
+        if role is not None and packed_role is not None and str(packed_role) != role:
+            raise FeatureError(f"{path} holds {packed_role} features, but it is configured as {role} features")
 
     def _handle(self):
         import h5py
@@ -207,7 +211,7 @@ def layout_for(dataset: str, role: str) -> tuple[tuple[str, ...], str | None]:
 def open_store(spec: str | Path, dataset: str, role: str) -> FeatureStore:
     """A ``.h5`` path is a packed store; anything else is a directory in the released layout for (dataset, role)."""
     if str(spec).endswith(".h5"):
-        return Hdf5Store(spec)
+        return Hdf5Store(spec, role)
     templates, array_key = layout_for(dataset, role)
     return NpzDirStore(spec, templates, array_key)
 
