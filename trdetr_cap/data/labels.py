@@ -5,8 +5,9 @@ numpy arrays; random draws use Python's ``random`` module in the original's orde
 positive, then easy negative) so a seeded run draws the same clips.
 
 Faithful quirks, each behind a ``FixConfig`` switch (reference §8.6):
-* ``fix_pos_mask_overflow``: a relevant clip id >= L grows ``pos_mask`` to max(id) + 1 and ``saliency_all_labels``
-  to L + 1 (faithful); fixed, such ids are dropped from both and from the easy-positive pool.
+* ``fix_pos_mask_overflow``: a relevant clip id >= L grows ``pos_mask`` to max(id) + 1, erasing its in-range
+  positives, and ``saliency_all_labels`` to L + 1 (faithful); fixed, such ids are dropped from both and from the
+  easy-positive pool.
 * ``fix_window_shuffle``: more than ``max_windows`` windows are shuffled in the annotation list itself (faithful, so
   the record changes from epoch to epoch); fixed, a copy is shuffled with the same random draws.
 """
@@ -47,9 +48,13 @@ def span_targets(windows: list, feat_len: int, clip_len: float, max_windows: int
 
 
 def _pos_mask(clip_ids: np.ndarray, feat_len: int) -> np.ndarray:
-    """1 at the relevant clips; ids >= L grow the mask to max(id) + 1 as the original does."""
-    mask = np.zeros(max(feat_len, int(clip_ids.max(initial=-1)) + 1), dtype=np.float32)
+    """1 at the relevant clips. Faithful quirk: when an id is >= L the original grows the mask to max(id) + 1 and
+    then copies its still-empty L-long mask over the front, so only the out-of-range ids stay marked."""
+    top = int(clip_ids.max(initial=-1))
+    mask = np.zeros(max(feat_len, top + 1), dtype=np.float32)
     mask[clip_ids] = 1.0
+    if top >= feat_len:
+        mask[:feat_len] = 0.0
     return mask
 
 
