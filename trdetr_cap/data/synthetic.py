@@ -236,13 +236,19 @@ def generate(out: str | Path, params: SyntheticParams | None = None, force: bool
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
         _build(p, tmp)
+        if not force and _is_complete(out, p):  # another process finished the same dataset meanwhile
+            return out
         if out.exists():
             old = out.with_name(f".{out.name}.old-{os.getpid()}")
             os.replace(out, old)
             os.replace(tmp, out)
             shutil.rmtree(old)
         else:
-            os.replace(tmp, out)
+            try:
+                os.replace(tmp, out)
+            except OSError:  # lost a race to a concurrent generator: fine if it wrote the same parameters
+                if not _is_complete(out, p):
+                    raise
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
