@@ -10,6 +10,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 bash scripts/setup.sh
 py="$root/.venv/bin/python"
+# OpenMP threads that spin while waiting thrash a small machine shared with anything else
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
 
 has_flag() {
   local want="$1"; shift
