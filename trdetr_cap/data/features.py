@@ -68,9 +68,6 @@ class FeatureStore:
     def _read(self, key: str, max_rows: int | None) -> np.ndarray:
         raise NotImplementedError
 
-    def num_rows(self, key: str) -> int:
-        return len(self.read(key))
-
     def read(self, key: str, max_rows: int | None = None) -> np.ndarray:
         """First ``max_rows`` rows (all if None) of ``key`` as float32 (L, D)."""
         arr = _check_array(self._read(key, max_rows), key, self.location(key), self.dim)
@@ -172,9 +169,6 @@ class Hdf5Store(FeatureStore):
 
     def keys(self) -> set[str]:
         return set(self._handle().keys())
-
-    def num_rows(self, key: str) -> int:
-        return int(self._handle()[key].shape[0])
 
     @property
     def dtype(self) -> np.dtype:

@@ -188,9 +188,3 @@ def make_labels(dataset: str, record: dict, feat_len: int, clip_len: float, max_
     if dataset == "charades":
         return charades_labels(record, feat_len, clip_len, max_windows, fixes)
     return qvhighlights_labels(record, feat_len, clip_len, max_windows, fixes)
-
-
-def saliency_pairs_per_sample(dataset: str) -> int:
-    """P in (B, P) saliency pair tensors."""
-    return 1 if dataset == "tvsum" else 2
-
