@@ -18,17 +18,20 @@ want="$(cat setup.py requirements.txt | sha1sum | cut -c1-16)"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && "$vpy" -c "import torch, trdetr_cap" 2>/dev/null; then
   exit 0
 fi
-"$vpy" -m pip install -q --upgrade pip >/dev/null
+log="$venv/setup.log"
+# pip's output goes to a log (it is long and full of index warnings); shown only when a step fails.
+pipq() { "$vpy" -m pip install -q "$@" >>"$log" 2>&1 || { tail -n 40 "$log" >&2; echo "[setup] pip install $* failed (log: $log)" >&2; exit 1; }; }
+pipq --upgrade pip
 if ! "$vpy" -c "import torch" 2>/dev/null; then
   if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi >/dev/null 2>&1; then
     echo "[setup] NVIDIA GPU found: installing the CUDA build of torch"
-    "$vpy" -m pip install -q "torch>=2.2"
+    pipq "torch>=2.2"
   else
     echo "[setup] no GPU: installing CPU torch 2.13.0"
-    "$vpy" -m pip install -q "torch==2.13.0"
+    pipq "torch==2.13.0"
   fi
 fi
 echo "[setup] installing trdetr_cap and its requirements"
-"$vpy" -m pip install -q -e ".[dev]"
+pipq -e ".[dev]"
 echo "$want" > "$stamp"
 echo "[setup] ready: $venv"
