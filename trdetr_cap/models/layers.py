@@ -12,13 +12,43 @@ import torch.nn.functional as F
 from torch import nn
 
 
+class Dropout(nn.Module):
+    """Drop-in for ``nn.Dropout``: in training zero each element with probability ``p`` and scale the rest by
+    1 / (1 - p); identity in eval. Same values as ``nn.Dropout`` for the same mask, no parameters or buffers.
+
+    Why: on CPU ``nn.Dropout`` draws its mask with ``bernoulli_``, ~4x slower than drawing uniforms and
+    comparing (98 ms vs 35 ms for the (32, 75, 2818) video input, 2 threads); dropout masks were ~24% of a CPU
+    training step. The mask here is ``U[0, 1) >= p`` in float32: keep probability 1 - p up to float32 resolution
+    (2^-24). Other devices and dtypes, and p = 1, use ``F.dropout`` (CUDA has a fused kernel).
+    """
+
+    def __init__(self, p: float = 0.5):
+        super().__init__()
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"dropout probability must be in [0, 1], got {p}")
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(...) -> (...) same shape and dtype."""
+        if not self.training or self.p == 0.0:
+            return x
+        if x.device.type != "cpu" or x.dtype != torch.float32 or self.p == 1.0:
+            return F.dropout(x, self.p, training=True)
+        # Same arithmetic as nn.Dropout's CPU path: float mask of 0 / 1, divided in place by (1 - p), times x.
+        scale = torch.rand(x.shape, dtype=torch.float32).ge_(self.p).div_(1.0 - self.p)
+        return x * scale
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
 class LinearLayer(nn.Module):
     """LayerNorm(in) -> Dropout -> Linear(in -> out) -> optional ReLU, applied on (B, L, in)."""
 
     def __init__(self, in_dim: int, out_dim: int, dropout: float, relu: bool):
         super().__init__()
         self.norm = nn.LayerNorm(in_dim)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.linear = nn.Linear(in_dim, out_dim)
         self.relu = relu
 
@@ -103,7 +133,7 @@ class TextPositionEmbedding(nn.Module):
         super().__init__()
         self.position_embeddings = nn.Embedding(max_len, hidden_dim)
         self.norm = nn.LayerNorm(hidden_dim)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, Lt, D) -> (B, Lt, D)."""

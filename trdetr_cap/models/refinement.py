@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from trdetr_cap.models.layers import Dropout
+
 _NEG = -1e30  # additive mask value of the original (finite, so fully padded rows never give NaN)
 
 
@@ -33,7 +35,7 @@ class ContextQueryAttention(nn.Module):
         self.w_context = _xavier_vector(dim, 1)
         self.w_query = _xavier_vector(dim, 1)
         self.w_product = _xavier_vector(1, 1, dim)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.fuse = nn.Linear(4 * dim, dim)  # the original's 1x1 Conv1d: same parameters, same init
 
     def similarity(self, context: torch.Tensor, query: torch.Tensor) -> torch.Tensor:

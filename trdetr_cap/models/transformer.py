@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from trdetr_cap.models.layers import MLP, anchor_sine_embedding
+from trdetr_cap.models.layers import MLP, Dropout, anchor_sine_embedding
 from trdetr_cap.spans import inverse_sigmoid
 
 
@@ -29,7 +29,7 @@ class FeedForward(nn.Module):
         super().__init__()
         self.linear1 = nn.Linear(dim, dim_feedforward)
         self.activation = nn.PReLU()
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.linear2 = nn.Linear(dim_feedforward, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -49,8 +49,8 @@ class T2VEncoderLayer(nn.Module):
         self.ffn = FeedForward(dim, dim_feedforward, dropout)
         self.norm1 = nn.LayerNorm(dim)
         self.norm2 = nn.LayerNorm(dim)
-        self.dropout1 = nn.Dropout(dropout)
-        self.dropout2 = nn.Dropout(dropout)
+        self.dropout1 = Dropout(dropout)
+        self.dropout2 = Dropout(dropout)
 
     def forward(self, video: torch.Tensor, video_pos: torch.Tensor, keys: torch.Tensor,
                 key_padding_mask: torch.Tensor, key_pos: torch.Tensor | None = None,
@@ -110,8 +110,8 @@ class EncoderLayer(nn.Module):
         self.ffn = FeedForward(dim, dim_feedforward, dropout)
         self.norm1 = nn.LayerNorm(dim)
         self.norm2 = nn.LayerNorm(dim)
-        self.dropout1 = nn.Dropout(dropout)
-        self.dropout2 = nn.Dropout(dropout)
+        self.dropout1 = Dropout(dropout)
+        self.dropout2 = Dropout(dropout)
 
     def forward(self, x: torch.Tensor, pos: torch.Tensor, padding_mask: torch.Tensor) -> torch.Tensor:
         """x, pos (B, L, D); padding_mask (B, L) True = padded -> (B, L, D)."""
@@ -172,7 +172,7 @@ class DecoderLayer(nn.Module):
         self.sa_v_proj = nn.Linear(dim, dim)
         self.self_attn = ProjectionFreeAttention(dim, nheads, dropout)
         self.norm1 = nn.LayerNorm(dim)
-        self.dropout1 = nn.Dropout(dropout)
+        self.dropout1 = Dropout(dropout)
 
         self.ca_qcontent_proj = nn.Linear(dim, dim)
         # only the first layer adds the positional query to the content query (the original drops it afterwards)
@@ -183,11 +183,11 @@ class DecoderLayer(nn.Module):
         self.ca_qpos_sine_proj = nn.Linear(dim, dim)
         self.cross_attn = ProjectionFreeAttention(dim, nheads, dropout)
         self.norm2 = nn.LayerNorm(dim)
-        self.dropout2 = nn.Dropout(dropout)
+        self.dropout2 = Dropout(dropout)
 
         self.ffn = FeedForward(dim, dim_feedforward, dropout)
         self.norm3 = nn.LayerNorm(dim)
-        self.dropout3 = nn.Dropout(dropout)
+        self.dropout3 = Dropout(dropout)
 
     def _per_head_concat(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """(B, L, D) x2 -> (B, L, 2D) laid out head by head as [a_h | b_h]."""
