@@ -1,6 +1,7 @@
 """Training and evaluation throughput of the full-size QVHighlights model on synthetic data at QVHighlights widths.
 
     .venv/bin/python bench/bench_train.py [--steps 8] [--device cpu] [--threads 2] [--eval_queries 500]
+    .venv/bin/python bench/bench_train.py --compare_stock [--rounds 2]   # CPU speed-ups vs stock torch modules
 
 Data: the built-in synthetic generator at the release's shapes (SlowFast 2304 + CLIP 512 + TEF, CLIP text 512,
 every video 75 clips), written once under data/bench_qvh. Train: samples/s over whole steps (loader -> collate ->
@@ -9,6 +10,10 @@ validation pass the training loop runs (forward, eval losses, post-processing, m
 (no losses). The original TR-DETR, measured on the 2-core dev machine while quiet (2 threads, no workers):
 32 samples/s training, 500 queries in 7.9 s evaluation (63 queries/s). Timings swing 5-20x with machine load, so
 /proc/loadavg is printed beside every figure.
+
+``--compare_stock`` times the training step of the same model with its CPU-fast modules (``layers.Dropout``) and
+with the stock torch modules they replace (``nn.Dropout``), alternating over ``--rounds`` rounds in one process,
+and prints the ratio: on a shared machine only such same-run comparisons mean anything.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from trdetr_cap.engine.loop import evaluate, weighted_losses
 from trdetr_cap.engine.train import build_optimizer, infer_feature_dims, select_device
 from trdetr_cap.eval import evaluate as evaluate_metrics
 from trdetr_cap.models import build_model
+from trdetr_cap.models.layers import Dropout
 
 ROOT = Path(__file__).resolve().parents[1]
 ORIGINAL_TRAIN_SAMPLES_PER_S = 32.0
@@ -36,6 +42,30 @@ ORIGINAL_EVAL_QUERIES_PER_S = 500 / 7.9
 
 def loadavg() -> str:
     return Path("/proc/loadavg").read_text().strip() if Path("/proc/loadavg").exists() else "n/a"
+
+
+def swap_modules(model: torch.nn.Module, stock: bool) -> None:
+    """Replace every CPU-fast module by the stock torch module it stands for (``stock``), or back."""
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if stock and isinstance(child, Dropout):
+                setattr(parent, name, torch.nn.Dropout(child.p))
+            elif not stock and type(child) is torch.nn.Dropout:
+                setattr(parent, name, Dropout(child.p))
+
+
+def compare_stock(model, criterion, dataset, cfg, device, steps: int, bsz: int, rounds: int) -> None:
+    """Alternate stock / fast timings of the training step and print each round and the overall ratio."""
+    totals = {"stock": 0.0, "fast": 0.0}
+    for r in range(rounds):
+        for label in ("stock", "fast"):
+            swap_modules(model, stock=label == "stock")
+            sps = bench_train(model, criterion, dataset, cfg, device, steps, bsz)
+            totals[label] += bsz / sps
+            print(f"round {r + 1} {label}: {bsz / sps:.3f} s/step | loadavg {loadavg()}")
+    swap_modules(model, stock=False)
+    print(f"train step, stock / fast: {totals['stock'] / rounds:.3f} / {totals['fast'] / rounds:.3f} s "
+          f"= {totals['stock'] / totals['fast']:.2f}x | loadavg {loadavg()}")
 
 
 def bench_train(model, criterion, dataset, cfg, device, steps: int, bsz: int) -> float:
@@ -87,6 +117,9 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     parser.add_argument("--data", default=str(ROOT / "data" / "bench_qvh"))
+    parser.add_argument("--compare_stock", action="store_true",
+                        help="only time the training step with stock torch modules vs the CPU-fast ones")
+    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds for --compare_stock")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -107,6 +140,9 @@ def main() -> None:
     print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"{sum(p.numel() for p in model.parameters()):,} params, batch {args.bsz}, Lv 75")
     print(f"loadavg before: {loadavg()}")
+    if args.compare_stock:
+        compare_stock(model, criterion, train_set, cfg, device, args.steps, args.bsz, args.rounds)
+        return
     train_sps = bench_train(model, criterion, train_set, cfg, device, args.steps, args.bsz)
     print(f"train: {train_sps:.1f} samples/s ({args.bsz / train_sps:.3f} s/step; "
           f"{train_sps / ORIGINAL_TRAIN_SAMPLES_PER_S:.2f}x the original's 32 samples/s) | loadavg {loadavg()}")
