@@ -1,7 +1,7 @@
 """Training and evaluation throughput of the full-size QVHighlights model on synthetic data at QVHighlights widths.
 
     .venv/bin/python bench/bench_train.py [--steps 8] [--device cpu] [--threads 2] [--eval_queries 500]
-    .venv/bin/python bench/bench_train.py --compare_stock [--rounds 2]   # CPU speed-ups vs stock torch modules
+    .venv/bin/python bench/bench_train.py --compare_stock [--steps 8]   # CPU speed-ups vs stock torch modules
 
 Data: the built-in synthetic generator at the release's shapes (SlowFast 2304 + CLIP 512 + TEF, CLIP text 512,
 every video 75 clips), written once under data/bench_qvh. Train: samples/s over whole steps (loader -> collate ->
@@ -54,26 +54,36 @@ def swap_modules(model: torch.nn.Module, stock: bool) -> None:
                 setattr(parent, name, Dropout(child.p))
 
 
-def compare_stock(model, criterion, dataset, cfg, device, steps: int, bsz: int, rounds: int) -> None:
-    """Alternate stock / fast timings of the training step and print each round and the overall ratio."""
-    totals = {"stock": 0.0, "fast": 0.0}
-    for r in range(rounds):
-        for label in ("stock", "fast"):
+def compare_stock(model, criterion, dataset, cfg, device, steps: int, bsz: int) -> None:
+    """Time ``steps`` training steps with the stock modules and ``steps`` with the fast ones, interleaved step by
+    step (order flipped every pair) so that load changes on the shared machine hit both alike."""
+    step = make_train_step(model, criterion, dataset, cfg, device, bsz)
+    times: dict[str, list[float]] = {"stock": [], "fast": []}
+    for label in ("stock", "fast"):  # warm-up
+        swap_modules(model, stock=label == "stock")
+        step()
+        step()
+    for i in range(steps):
+        for label in ("stock", "fast") if i % 2 == 0 else ("fast", "stock"):
             swap_modules(model, stock=label == "stock")
-            sps = bench_train(model, criterion, dataset, cfg, device, steps, bsz)
-            totals[label] += bsz / sps
-            print(f"round {r + 1} {label}: {bsz / sps:.3f} s/step | loadavg {loadavg()}")
+            tic = time.perf_counter()
+            step()
+            times[label].append(time.perf_counter() - tic)
     swap_modules(model, stock=False)
-    print(f"train step, stock / fast: {totals['stock'] / rounds:.3f} / {totals['fast'] / rounds:.3f} s "
-          f"= {totals['stock'] / totals['fast']:.2f}x | loadavg {loadavg()}")
+    mean = {k: sum(v) / len(v) for k, v in times.items()}
+    median = {k: sorted(v)[len(v) // 2] for k, v in times.items()}
+    print(f"train step over {steps} interleaved steps each, stock nn.Dropout / fast Dropout: "
+          f"mean {mean['stock']:.3f} / {mean['fast']:.3f} s = {mean['stock'] / mean['fast']:.2f}x, "
+          f"median {median['stock']:.3f} / {median['fast']:.3f} s = {median['stock'] / median['fast']:.2f}x "
+          f"| loadavg {loadavg()}")
 
 
-def bench_train(model, criterion, dataset, cfg, device, steps: int, bsz: int) -> float:
-    """Samples/s over ``steps`` full optimisation steps (after 2 warm-up steps)."""
+def make_train_step(model, criterion, dataset, cfg, device, bsz: int):
+    """A closure running one full optimisation step (loader -> forward -> loss -> backward -> clip -> AdamW)."""
     optimizer = build_optimizer(cfg, model)
     amp = cfg.train.amp
     loader = DataLoader(dataset, batch_size=bsz, shuffle=True, collate_fn=collate, drop_last=True)
-    batches = itertools.cycle(loader) if len(loader) < steps + 2 else iter(loader)
+    batches = itertools.cycle(loader)
     model.train()
     criterion.train()
 
@@ -87,6 +97,12 @@ def bench_train(model, criterion, dataset, cfg, device, steps: int, bsz: int) ->
         torch.nn.utils.clip_grad_norm_(model.parameters(), 0.1)
         optimizer.step()
 
+    return step
+
+
+def bench_train(model, criterion, dataset, cfg, device, steps: int, bsz: int) -> float:
+    """Samples/s over ``steps`` full optimisation steps (after 2 warm-up steps)."""
+    step = make_train_step(model, criterion, dataset, cfg, device, bsz)
     for _ in range(2):
         step()
     if device.type == "cuda":
@@ -119,7 +135,6 @@ def main() -> None:
     parser.add_argument("--data", default=str(ROOT / "data" / "bench_qvh"))
     parser.add_argument("--compare_stock", action="store_true",
                         help="only time the training step with stock torch modules vs the CPU-fast ones")
-    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds for --compare_stock")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -141,7 +156,7 @@ def main() -> None:
           f"{sum(p.numel() for p in model.parameters()):,} params, batch {args.bsz}, Lv 75")
     print(f"loadavg before: {loadavg()}")
     if args.compare_stock:
-        compare_stock(model, criterion, train_set, cfg, device, args.steps, args.bsz, args.rounds)
+        compare_stock(model, criterion, train_set, cfg, device, args.steps, args.bsz)
         return
     train_sps = bench_train(model, criterion, train_set, cfg, device, args.steps, args.bsz)
     print(f"train: {train_sps:.1f} samples/s ({args.bsz / train_sps:.3f} s/step; "
