@@ -49,9 +49,9 @@ def swap_modules(model: torch.nn.Module, stock: bool) -> None:
     for parent in list(model.modules()):
         for name, child in list(parent.named_children()):
             if stock and isinstance(child, Dropout):
-                setattr(parent, name, torch.nn.Dropout(child.p))
+                setattr(parent, name, torch.nn.Dropout(child.p).train(child.training))
             elif not stock and type(child) is torch.nn.Dropout:
-                setattr(parent, name, Dropout(child.p))
+                setattr(parent, name, Dropout(child.p).train(child.training))
 
 
 def compare_stock(model, criterion, dataset, cfg, device, steps: int, bsz: int) -> None:

@@ -6,7 +6,10 @@ import math
 
 import pytest
 import torch
+from model_fixtures import random_inputs, small_config
+from torch import nn
 
+from trdetr_cap.models import build_model
 from trdetr_cap.models.layers import Dropout
 
 
@@ -46,3 +49,27 @@ def test_p_one_zeroes_everything_and_bad_p_rejected() -> None:
     assert torch.equal(Dropout(1.0).train()(torch.ones(3, 4)), torch.zeros(3, 4))
     with pytest.raises(ValueError, match="dropout probability"):
         Dropout(1.5)
+
+
+def test_model_uses_only_fast_dropout_and_eval_output_matches_stock() -> None:
+    """Every dropout of the full model (caption pieces on) is ``Dropout``; with ``nn.Dropout`` put back in each
+    place, the eval-mode outputs are bit-for-bit the same."""
+    torch.manual_seed(0)
+    cfg = small_config(cap_early_fusion="gated", cap_cross_attn=True, cap_sim_prior=True)
+    model, _ = build_model(cfg)
+    model.eval()
+    modules = list(model.modules())
+    assert not any(type(m) is nn.Dropout for m in modules)
+    fast = [m for m in modules if isinstance(m, Dropout)]
+    assert len(fast) > 10
+    inputs = random_inputs([7, 5], [4, 3], cfg)
+    with torch.no_grad():
+        out_fast = model(**inputs)
+        for parent in modules:
+            for name, child in list(parent.named_children()):
+                if isinstance(child, Dropout):
+                    setattr(parent, name, nn.Dropout(child.p).eval())
+        out_stock = model(**inputs)
+    for key, value in out_fast.items():
+        if torch.is_tensor(value):
+            assert torch.equal(value, out_stock[key]), key
