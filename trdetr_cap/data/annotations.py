@@ -14,10 +14,11 @@ Fields checked:
 
 from __future__ import annotations
 
-import json
 from numbers import Real
 from pathlib import Path
 from typing import Any
+
+from trdetr_cap.utils.io import iter_jsonl_objects
 
 DATASETS = ("qvhighlights", "charades", "tvsum")
 TVSUM_DOMAINS = ("BK", "BT", "DS", "FM", "GA", "MS", "PK", "PR", "VT", "VU")
@@ -122,25 +123,16 @@ def load_annotations(path: str | Path, dataset: str) -> tuple[list[dict], bool]:
     label_field = _LABEL_FIELD[dataset]
     records: list[dict] = []
     labelled: bool | None = None
-    with open(path, encoding="utf-8") as f:
-        for lineno, text in enumerate(f, 1):
-            if not text.strip():
-                continue
-            try:
-                row = json.loads(text)
-            except json.JSONDecodeError as e:
-                raise AnnotationError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
-            if not isinstance(row, dict):
-                raise AnnotationError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
-            line = _Line(path, lineno, row)
-            has_label = row.get(label_field) is not None
-            if labelled is None:
-                labelled = has_label
-            elif has_label != labelled:
-                state = "has" if has_label else "lacks"
-                raise line.fail(label_field, f"this row {state} labels but earlier rows do not agree")
-            _VALIDATORS[dataset](line, labelled)
-            records.append(row)
+    for lineno, row in iter_jsonl_objects(path, AnnotationError):
+        line = _Line(path, lineno, row)
+        has_label = row.get(label_field) is not None
+        if labelled is None:
+            labelled = has_label
+        elif has_label != labelled:
+            state = "has" if has_label else "lacks"
+            raise line.fail(label_field, f"this row {state} labels but earlier rows do not agree")
+        _VALIDATORS[dataset](line, labelled)
+        records.append(row)
     if not records:
         raise AnnotationError(f"{path}: no annotation rows")
     return records, bool(labelled)

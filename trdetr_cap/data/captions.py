@@ -16,33 +16,24 @@ from pathlib import Path
 import numpy as np
 
 from trdetr_cap.data.features import FeatureError, Hdf5Store
-from trdetr_cap.utils.io import atomic_path, atomic_write_jsonl
+from trdetr_cap.utils.io import atomic_path, atomic_write_jsonl, iter_jsonl_objects
 
 
 def read_captions_jsonl(path: str | Path) -> dict[str, dict]:
     """captions.jsonl -> {vid: {"vid", "clip_len", "captions"}}; a bad line raises naming file, line and field."""
     out: dict[str, dict] = {}
-    with open(path, encoding="utf-8") as f:
-        for lineno, text in enumerate(f, 1):
-            if not text.strip():
-                continue
-            try:
-                row = json.loads(text)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
-            where = f"{path}:{lineno}"
-            if not isinstance(row, dict):
-                raise ValueError(f"{where}: expected a JSON object")
-            vid, clip_len, caps = row.get("vid"), row.get("clip_len"), row.get("captions")
-            if not isinstance(vid, str) or not vid:
-                raise ValueError(f"{where}: field 'vid': expected a non-empty string, got {vid!r}")
-            if isinstance(clip_len, bool) or not isinstance(clip_len, (int, float)) or clip_len <= 0:
-                raise ValueError(f"{where}: field 'clip_len': expected a positive number, got {clip_len!r}")
-            if not isinstance(caps, list) or not caps or not all(isinstance(c, str) for c in caps):
-                raise ValueError(f"{where}: field 'captions': expected a non-empty list of strings")
-            if vid in out:
-                raise ValueError(f"{where}: field 'vid': duplicate vid {vid!r}")
-            out[vid] = row
+    for lineno, row in iter_jsonl_objects(path):
+        where = f"{path}:{lineno}"
+        vid, clip_len, caps = row.get("vid"), row.get("clip_len"), row.get("captions")
+        if not isinstance(vid, str) or not vid:
+            raise ValueError(f"{where}: field 'vid': expected a non-empty string, got {vid!r}")
+        if isinstance(clip_len, bool) or not isinstance(clip_len, (int, float)) or clip_len <= 0:
+            raise ValueError(f"{where}: field 'clip_len': expected a positive number, got {clip_len!r}")
+        if not isinstance(caps, list) or not caps or not all(isinstance(c, str) for c in caps):
+            raise ValueError(f"{where}: field 'captions': expected a non-empty list of strings")
+        if vid in out:
+            raise ValueError(f"{where}: field 'vid': duplicate vid {vid!r}")
+        out[vid] = row
     return out
 
 

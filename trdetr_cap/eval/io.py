@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from trdetr_cap.utils.io import iter_jsonl_objects
+
 
 class EvalInputError(ValueError):
     """A submission or ground-truth file is malformed; ``str(err)`` is one line naming file, line and field."""
@@ -56,22 +58,13 @@ class Rows:
 
 def read_rows(path: str | Path) -> Rows:
     """Parse a jsonl file into ``Rows``; blank lines are skipped, every other line must be a JSON object."""
+    rows, lines = [], []
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        for lineno, row in iter_jsonl_objects(path, EvalInputError):
+            rows.append(row)
+            lines.append(lineno)
     except (OSError, UnicodeDecodeError) as e:
         raise EvalInputError(f"{path}: cannot read ({e.__class__.__name__}: {e})") from None
-    rows, lines = [], []
-    for lineno, line in enumerate(text.split("\n"), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise EvalInputError(f"{path}:{lineno}: not valid JSON ({e.msg} at column {e.colno})") from None
-        if not isinstance(row, dict):
-            raise EvalInputError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
-        rows.append(row)
-        lines.append(lineno)
     if not rows:
         raise EvalInputError(f"{path}: no rows (the file is empty)")
     return Rows(rows, str(path), lines)

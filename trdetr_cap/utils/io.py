@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -46,15 +46,24 @@ def atomic_write_jsonl(path: str | Path, rows: Iterable[Any]) -> None:
     atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in rows))
 
 
-def read_jsonl(path: str | Path) -> list[Any]:
-    """Parse a jsonl file; a bad line raises ValueError naming the file and 1-based line number."""
-    rows = []
+def iter_jsonl_objects(path: str | Path, error: type[Exception] = ValueError) -> Iterator[tuple[int, dict]]:
+    """Yield (1-based line number, object) for every non-blank line of a jsonl file.
+
+    A line that is not JSON, or not a JSON object, raises ``error`` naming the file and the line.
+    """
     with open(path, encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
                 continue
             try:
-                rows.append(json.loads(line))
+                row = json.loads(line)
             except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
-    return rows
+                raise error(f"{path}:{lineno}: not valid JSON ({e.msg} at column {e.colno})") from None
+            if not isinstance(row, dict):
+                raise error(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
+            yield lineno, row
+
+
+def read_jsonl(path: str | Path) -> list[dict]:
+    """All objects of a jsonl file; a bad line raises ValueError naming the file and 1-based line number."""
+    return [row for _, row in iter_jsonl_objects(path)]

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import numpy as np
 from tqdm import tqdm
 
-from trdetr_cap.utils.io import atomic_write_bytes, read_jsonl
+from trdetr_cap.utils.io import atomic_write_bytes, iter_jsonl_objects
 from trdetr_cap.video.decode import VideoDecodeError, probe_video, sample_frame_sets
 
 
@@ -140,9 +140,9 @@ def read_queries(paths: Sequence[str | Path]) -> list[tuple[str, str]]:
     """Annotation jsonl files -> unique (qid, query); a row without them raises naming file, line and field."""
     seen: dict[str, str] = {}
     for path in paths:
-        for lineno, row in enumerate(read_jsonl(path), 1):
+        for lineno, row in iter_jsonl_objects(path):
             for key in ("qid", "query"):
-                if not isinstance(row, dict) or key not in row:
+                if key not in row:
                     raise ValueError(f"{path}:{lineno}: missing field {key!r}")
             if not isinstance(row["query"], str) or not row["query"].strip():
                 raise ValueError(f"{path}:{lineno}: field 'query' must be a non-empty string")
