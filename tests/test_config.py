@@ -53,3 +53,14 @@ def test_saved_config_is_plain_yaml_and_round_trips(tmp_path):
     assert data["train"]["lr"] == 0.5 and data["caption"]["cap_early_fusion"] == "gated"
     assert from_dict(data) == cfg
     assert not list(tmp_path.glob(".*tmp"))  # no temp file left behind
+
+
+def test_apply_overrides_returns_a_checked_copy():
+    from trdetr_cap.config import apply_overrides
+
+    cfg = Config()
+    new = apply_overrides(cfg, {"n_epoch": "7", "fix_ctc_mask": "true"})
+    assert (new.train.n_epoch, new.fixes.fix_ctc_mask) == (7, True)
+    assert (cfg.train.n_epoch, cfg.fixes.fix_ctc_mask) == (200, False)  # the original is untouched
+    with pytest.raises(ValueError, match="--bsz"):
+        apply_overrides(cfg, {"bsz": "x"})

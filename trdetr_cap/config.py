@@ -257,17 +257,22 @@ def from_dict(data: dict[str, Any], source: str = "<dict>") -> Config:
     return cfg
 
 
-def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
-    """YAML file (with ``_base_``) plus flat ``{field: value}`` overrides -> Config."""
-    data = _read_yaml(Path(path)) if path else {}
-    cfg = from_dict(data, str(path or "<defaults>"))
+def apply_overrides(cfg: Config, overrides: dict[str, Any]) -> Config:
+    """A copy of ``cfg`` with flat ``{field: value}`` overrides applied (values coerced; errors name ``--field``)."""
+    cfg = from_dict(cfg.to_dict(), "<config>")
     index = _field_index()
-    for key, value in (overrides or {}).items():
+    for key, value in overrides.items():
         if key not in index:
             raise ValueError(f"unknown config field {key!r}")
         section, f = index[key]
         setattr(getattr(cfg, section), key, _coerce(value, _resolved_type(section, f), f"--{key}"))
     return cfg
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
+    """YAML file (with ``_base_``) plus flat ``{field: value}`` overrides -> Config."""
+    data = _read_yaml(Path(path)) if path else {}
+    return apply_overrides(from_dict(data, str(path or "<defaults>")), overrides or {})
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
@@ -285,11 +290,15 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(f"--{name}", type=str, default=None, help=f"[{section}] default {default}")
 
 
+def cli_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The config fields given explicitly on the command line, as flat ``{field: value}``."""
+    index = _field_index()
+    return {k: v for k, v in vars(args).items() if k in index and v is not None}
+
+
 def config_from_args(args: argparse.Namespace) -> Config:
     """Resolve defaults < ``--config`` YAML < explicit flags."""
-    index = _field_index()
-    overrides = {k: v for k, v in vars(args).items() if k in index and v is not None}
-    return load_config(getattr(args, "config", None), overrides)
+    return load_config(getattr(args, "config", None), cli_overrides(args))
 
 
 def save_config(cfg: Config, path: str | Path) -> None:

@@ -16,11 +16,11 @@ from typing import Any
 
 from torch.utils.data import DataLoader
 
-from trdetr_cap.config import Config, add_config_arguments, from_dict
+from trdetr_cap.config import Config, add_config_arguments, apply_overrides, cli_overrides, from_dict
 from trdetr_cap.data import build_dataset, collate
 from trdetr_cap.engine.checkpoint import load_checkpoint
 from trdetr_cap.engine.loop import evaluate
-from trdetr_cap.engine.train import apply_overrides, explicit_overrides, select_device
+from trdetr_cap.engine.train import select_device
 from trdetr_cap.eval import evaluate as evaluate_metrics
 from trdetr_cap.models import build_model
 from trdetr_cap.utils.io import atomic_write_json, atomic_write_jsonl
@@ -40,7 +40,7 @@ def predict(ckpt_path: str | Path, split_path: str | Path, out_dir: str | Path |
     """Run the checkpoint on ``split_path``; returns (submission path, metrics or None when unlabelled)."""
     ckpt = load_checkpoint(ckpt_path)
     cfg: Config = from_dict(ckpt["config"], f"{ckpt_path} (config)")
-    cfg = apply_overrides(cfg, dict(overrides or {}), f"{ckpt_path} (config) + command line")
+    cfg = apply_overrides(cfg, dict(overrides or {}))
     device = select_device(cfg.train.device)
     dataset = build_dataset(cfg, "eval", annotation_path=split_path)
     model, _ = build_model(cfg)
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     try:
-        sub_path, metrics = predict(args.checkpoint, args.split, args.out, explicit_overrides(args))
+        sub_path, metrics = predict(args.checkpoint, args.split, args.out, cli_overrides(args))
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -24,7 +24,15 @@ import torch
 import yaml
 from torch.utils.data import DataLoader, DistributedSampler
 
-from trdetr_cap.config import Config, add_config_arguments, config_from_args, from_dict, save_config
+from trdetr_cap.config import (
+    Config,
+    add_config_arguments,
+    apply_overrides,
+    cli_overrides,
+    config_from_args,
+    from_dict,
+    save_config,
+)
 from trdetr_cap.data import build_dataset, collate
 from trdetr_cap.engine.checkpoint import load_checkpoint, restore_rng_state, save_checkpoint, unwrap
 from trdetr_cap.engine.distributed import DistInfo, barrier, broadcast_flag, cleanup, init_distributed
@@ -45,23 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def explicit_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    names = {f.name for s in dataclasses.fields(Config) for f in dataclasses.fields(s.default_factory())}
-    return {k: v for k, v in vars(args).items() if k in names and v is not None}
-
-
-def apply_overrides(cfg: Config, overrides: dict[str, Any], source: str) -> Config:
-    """A new Config: ``cfg`` with flat ``{field: value}`` overrides (values coerced and checked by ``from_dict``)."""
-    data = cfg.to_dict()
-    for key, value in overrides.items():
-        section = next(s for s in data if key in data[s])
-        data[section][key] = value
-    return from_dict(data, source)
-
-
 def resolve_config(args: argparse.Namespace) -> Config:
     """Defaults < ``--config`` < flags; with ``--resume DIR`` the run's own ``config.yaml`` replaces ``--config``."""
-    overrides = explicit_overrides(args)
+    overrides = cli_overrides(args)
     if not overrides.get("resume"):
         return config_from_args(args)
     run_dir = Path(overrides["resume"])
@@ -72,7 +66,7 @@ def resolve_config(args: argparse.Namespace) -> Config:
         raise FileNotFoundError(f"--resume {run_dir}: no config.yaml there (not a run directory?)")
     cfg = from_dict(yaml.safe_load(saved.read_text()), str(saved))
     overrides["results_dir"] = str(run_dir)
-    return apply_overrides(cfg, overrides, f"{saved} + command line")
+    return apply_overrides(cfg, overrides)
 
 
 def select_device(name: str) -> torch.device:
