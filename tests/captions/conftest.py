@@ -1,11 +1,11 @@
-"""Fixtures for the caption tests: tiny random captioners and CLIP saved once per session, generated videos."""
+"""Fixtures for the caption tests: tiny random captioners saved once per session, generated videos."""
 
 from __future__ import annotations
 
 import pytest
 
 from trdetr_cap.captions.synthetic import save_tiny_internvl, save_tiny_llava
-from trdetr_cap.video.synthetic import save_tiny_clip, write_test_video
+from trdetr_cap.video.synthetic import write_test_video
 
 
 @pytest.fixture(scope="session")
@@ -16,11 +16,6 @@ def internvl_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def llava_dir(tmp_path_factory):
     return save_tiny_llava(tmp_path_factory.mktemp("tiny_llava"))
-
-
-@pytest.fixture(scope="session")
-def clip_dir(tmp_path_factory):
-    return save_tiny_clip(tmp_path_factory.mktemp("tiny_clip"))
 
 
 @pytest.fixture(scope="session")

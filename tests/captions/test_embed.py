@@ -20,19 +20,19 @@ def test_align_to_clips():
     assert align_to_clips(feats, 2.0, 2.0) is feats
 
 
-def test_embed_matches_clip_text_features(clip_dir, tmp_path):
+def test_embed_matches_clip_text_features(tiny_clip_dir, tmp_path):
     captions = tmp_path / "captions.jsonl"
     rows = [{"vid": "v1", "clip_len": 2.0, "captions": ["a dog runs", "a dog sits", "empty room"]},
             {"vid": "v2", "clip_len": 1.0, "captions": ["x", "y", "z"]}]
     captions.write_text("".join(json.dumps(r) + "\n" for r in rows))
     out = tmp_path / "caps.h5"
-    assert captions_main(["embed", str(captions), "--out", str(out), "--encoder", str(clip_dir),
+    assert captions_main(["embed", str(captions), "--out", str(out), "--encoder", str(tiny_clip_dir),
                           "--device", "cpu"]) == 0
     store = CaptionFeatureStore(out)
-    assert store.encoder == str(clip_dir) and store.clip_len == 2.0
+    assert store.encoder == str(tiny_clip_dir) and store.clip_len == 2.0
     from transformers import AutoTokenizer, CLIPModel
 
-    model, tok = CLIPModel.from_pretrained(clip_dir).eval(), AutoTokenizer.from_pretrained(clip_dir)
+    model, tok = CLIPModel.from_pretrained(tiny_clip_dir).eval(), AutoTokenizer.from_pretrained(tiny_clip_dir)
     with torch.no_grad():
         expected = [model.get_text_features(**tok(t, return_tensors="pt")) for t in rows[0]["captions"]]
     expected = np.concatenate([getattr(e, "pooler_output", e).numpy() for e in expected])
@@ -42,20 +42,20 @@ def test_embed_matches_clip_text_features(clip_dir, tmp_path):
     assert np.asarray(store.read("v2")).shape == (2, 512)  # 3 s of 1 s captions -> clips centred at 1 s and 3 s
 
 
-def test_generate_then_embed_aligns_with_video_clips(internvl_dir, clip_dir, caption_videos, tmp_path):
+def test_generate_then_embed_aligns_with_video_clips(internvl_dir, tiny_clip_dir, caption_videos, tmp_path):
     out = tmp_path / "captions.jsonl"
     videos = [str(caption_videos / "a.mp4"), str(caption_videos / "b.mp4")]
     assert captions_main(["generate", *videos, "--out", str(out), "--model", str(internvl_dir),
                           "--max_new_tokens", "2", "--window", "4", "--frames", "2"]) == 0
     assert {vid: len(r["captions"]) for vid, r in read_captions_jsonl(out).items()} == {"a": 4, "b": 2}
     h5 = tmp_path / "caps.h5"
-    assert captions_main(["embed", str(out), "--out", str(h5), "--encoder", str(clip_dir)]) == 0
+    assert captions_main(["embed", str(out), "--out", str(h5), "--encoder", str(tiny_clip_dir)]) == 0
     store = CaptionFeatureStore(h5)
     assert np.asarray(store.read("a")).shape == (4, 512) and np.asarray(store.read("b")).shape == (2, 512)
 
 
-def test_bad_captions_file_exits_2(clip_dir, tmp_path, capsys):
+def test_bad_captions_file_exits_2(tiny_clip_dir, tmp_path, capsys):
     bad = tmp_path / "captions.jsonl"
     bad.write_text(json.dumps({"vid": "v", "clip_len": 2.0, "captions": []}) + "\n")
-    assert captions_main(["embed", str(bad), "--out", str(tmp_path / "x.h5"), "--encoder", str(clip_dir)]) == 2
+    assert captions_main(["embed", str(bad), "--out", str(tmp_path / "x.h5"), "--encoder", str(tiny_clip_dir)]) == 2
     assert f"{bad}:1: field 'captions'" in capsys.readouterr().err

@@ -1,15 +1,10 @@
-"""Fixtures for the video tests: generated mp4 files and a tiny random CLIP saved once per session."""
+"""Fixtures for the video tests: generated mp4 files (the tiny random CLIP is in tests/conftest.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from trdetr_cap.video.synthetic import save_tiny_clip, write_test_video
-
-
-@pytest.fixture(scope="session")
-def tiny_clip_dir(tmp_path_factory):
-    return save_tiny_clip(tmp_path_factory.mktemp("tiny_clip"))
+from trdetr_cap.video.synthetic import write_test_video
 
 
 @pytest.fixture(scope="session")
