@@ -22,14 +22,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench_common import loadavg
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-def _loadavg() -> str:
-    try:
-        return Path("/proc/loadavg").read_text().strip()
-    except OSError:
-        return "n/a"
 
 
 def run_path(data: Path, packed: Path, mode: str, epochs: int, bsz: int) -> dict:
@@ -109,7 +104,7 @@ def main() -> int:
     ratio_total = ((packed["batches"] / (packed["loop_s"] + packed["build_s"]))
                    / (npz["batches"] / (npz["loop_s"] + npz["build_s"])))
     print(f"ratio packed/npz: {ratio:.1f}x steady, {ratio_total:.1f}x including the preload")
-    print(f"loadavg: {_loadavg()}")
+    print(f"loadavg: {loadavg()}")
     return 0
 
 

@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench_common import loadavg
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -39,13 +41,6 @@ def default_data() -> Path:
         if cand and (Path(cand) / "qvhighlights").is_dir():
             return Path(cand)
     sys.exit("no data: pass --submission and --gt (or set TRDETR_DATA)")
-
-
-def loadavg() -> str:
-    try:
-        return Path("/proc/loadavg").read_text().strip()
-    except OSError:
-        return "n/a"
 
 
 def time_command(cmd: list[str], repeats: int, env: dict) -> list[float]:

@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 import torch
+from bench_common import loadavg
 
 from trdetr_cap.config import Config
 from trdetr_cap.engine.checkpoint import save_checkpoint
@@ -36,10 +37,6 @@ from trdetr_cap.models import build_model
 from trdetr_cap.video.clip import ClipFeatureExtractor
 from trdetr_cap.video.decode import clip_frame_times, num_clips, probe_video, sample_frames
 from trdetr_cap.video.synthetic import save_tiny_clip
-
-
-def loadavg() -> str:
-    return Path("/proc/loadavg").read_text().strip() if Path("/proc/loadavg").exists() else "n/a"
 
 
 def write_bench_video(path: Path, seconds: float, width: int, height: int) -> Path:

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 import torch
+from bench_common import loadavg
 from torch.utils.data import DataLoader
 
 from trdetr_cap.config import load_config
@@ -38,10 +39,6 @@ from trdetr_cap.models.layers import Dropout
 ROOT = Path(__file__).resolve().parents[1]
 ORIGINAL_TRAIN_SAMPLES_PER_S = 32.0
 ORIGINAL_EVAL_QUERIES_PER_S = 500 / 7.9
-
-
-def loadavg() -> str:
-    return Path("/proc/loadavg").read_text().strip() if Path("/proc/loadavg").exists() else "n/a"
 
 
 def swap_modules(model: torch.nn.Module, stock: bool) -> None:
