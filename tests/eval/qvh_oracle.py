@@ -156,3 +156,22 @@ def evaluate(sub: list[dict], gt: list[dict]) -> dict:
             brief[f"{level}-mAP"] = v["HL-mAP"]
             brief[f"{level}-Hit1"] = v["HL-Hit1"]
     return {"brief": brief, **dict(sorted(metrics.items()))}
+
+
+def main(argv: list[str]) -> None:
+    """``python qvh_oracle.py PRED.jsonl GT.jsonl OUT.json``: the whole command bench/bench_eval.py times."""
+    import json
+
+    sub_path, gt_path, out_path = argv
+    with open(sub_path) as f:
+        sub = [json.loads(line) for line in f if line.strip()]
+    with open(gt_path) as f:
+        gt = [json.loads(line) for line in f if line.strip()]
+    with open(out_path, "w") as f:
+        json.dump(evaluate(sub, gt), f)
+
+
+if __name__ == "__main__":
+    import sys
+
+    main(sys.argv[1:])
