@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from trdetr_cap.data.captions import CaptionFeatureStore, read_captions_jsonl, write_caption_features
-from trdetr_cap.data.features import FeatureError, should_preload
+from trdetr_cap.data.features import FeatureError, available_memory_bytes, should_preload
 
 
 def test_captions_jsonl_round_trip_and_errors(tmp_path):
@@ -45,3 +45,16 @@ def test_preload_decision():
     assert not should_preload("auto", 10**15)  # a petabyte never does
     with pytest.raises(ValueError, match="auto, always or never"):
         should_preload("sometimes", 1)
+
+
+def test_preload_decision_counts_every_rank_on_the_machine(monkeypatch):
+    avail = available_memory_bytes()
+    if avail is None:
+        pytest.skip("no /proc/meminfo")
+    fits_once = avail // 8  # a quarter of the budget (half the available RAM)
+    assert should_preload("auto", fits_once, copies=1)
+    assert not should_preload("auto", fits_once, copies=8)
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "8")  # as torchrun sets it for 8 ranks on one machine
+    assert not should_preload("auto", fits_once)
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "1")
+    assert should_preload("auto", fits_once)

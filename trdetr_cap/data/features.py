@@ -245,11 +245,18 @@ class ProcessedFeatures:
             self.cache[key] = np.ascontiguousarray(self.compute(key), dtype=self.cache_dtype)
 
 
-def should_preload(mode: str, estimated_bytes: int) -> bool:
-    """``always`` / ``never`` / ``auto`` (preload when the estimate is under half of the available RAM)."""
+def processes_per_machine() -> int:
+    """How many processes on this machine each hold their own dataset: torchrun's ``LOCAL_WORLD_SIZE`` (1 without)."""
+    return max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+
+
+def should_preload(mode: str, estimated_bytes: int, copies: int | None = None) -> bool:
+    """``always`` / ``never`` / ``auto``: preload when ``copies`` preloaded datasets (default: one per process on
+    this machine, since every DDP rank builds its own) fit in half of the available RAM."""
     if mode not in ("auto", "always", "never"):
         raise ValueError(f"preload must be auto, always or never, got {mode!r}")
     if mode != "auto":
         return mode == "always"
     avail = available_memory_bytes()
-    return avail is not None and estimated_bytes < avail // 2
+    copies = processes_per_machine() if copies is None else copies
+    return avail is not None and estimated_bytes * copies < avail // 2
