@@ -37,13 +37,18 @@ def test_run_directory_contents(finished_run):
     run_dir, metrics = finished_run
     names = {p.name for p in run_dir.iterdir()}
     assert {"config.yaml", "train.log", "tensorboard", "model_latest.ckpt", "model_best.ckpt",
-            "best_val_preds.jsonl", "best_val_metrics.json"} <= names
+            "best_val_preds.jsonl", "best_val_metrics.json", "history.jsonl", "curves.png"} <= names
     assert not [n for n in names if n.endswith(".tmp")]
     assert any(p.name.startswith("events.out.tfevents") for p in (run_dir / "tensorboard").iterdir())
     assert json.loads((run_dir / "best_val_metrics.json").read_text()) == metrics
     assert "MR-full-mAP" in metrics["brief"]
     log = (run_dir / "train.log").read_text()
     assert "epoch 2/2" in log and "loss_vtc" in log and "loss_ctc" in log and "eval epoch 2" in log
+    history = read_jsonl(run_dir / "history.jsonl")
+    assert [r["epoch"] for r in history] == [1, 2]
+    assert all(r["train"]["loss_overall"] > 0 and r["val_loss"]["loss_overall"] > 0 for r in history)
+    assert max(r["val"]["MR-full-mAP"] for r in history) == metrics["brief"]["MR-full-mAP"]
+    assert (run_dir / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     ckpt = torch.load(run_dir / "model_latest.ckpt", weights_only=True)
     assert ckpt["epoch"] == 1
@@ -58,6 +63,8 @@ def test_kill_and_resume_equals_uninterrupted(video_data, finished_run, tmp_path
     run_dir = tmp_path / "resumed"
     assert train(_micro(video_data, run_dir), stop_after_epochs=1) is None  # "killed" after epoch 1
     assert load_checkpoint(run_dir / "model_latest.ckpt")["epoch"] == 0
+    with open(run_dir / "history.jsonl", "a") as f:  # killed after logging epoch 2, before its checkpoint
+        f.write(json.dumps({"epoch": 2, "lr": 1.0, "train": {"loss_overall": -1.0}}) + "\n")
     assert main(["--resume", str(run_dir)]) == 0
 
     assert json.loads((run_dir / "best_val_metrics.json").read_text()) == full_metrics
@@ -67,6 +74,7 @@ def test_kill_and_resume_equals_uninterrupted(video_data, finished_run, tmp_path
     for name, tensor in full["model"].items():
         assert torch.equal(resumed["model"][name], tensor), name
     assert "resuming run" in (run_dir / "train.log").read_text()
+    assert read_jsonl(run_dir / "history.jsonl") == read_jsonl(full_dir / "history.jsonl")
 
 
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(video_data, tmp_path, capsys):

@@ -36,6 +36,7 @@ from trdetr_cap.config import (
 from trdetr_cap.data import build_dataset, collate
 from trdetr_cap.engine.checkpoint import load_checkpoint, restore_rng_state, save_checkpoint, unwrap
 from trdetr_cap.engine.distributed import DistInfo, barrier, broadcast_flag, cleanup, init_distributed
+from trdetr_cap.engine.history import History, plot_history
 from trdetr_cap.engine.loop import NonFiniteLossError, evaluate, train_one_epoch
 from trdetr_cap.models import build_model, count_parameters
 from trdetr_cap.utils.io import atomic_write_json, atomic_write_jsonl
@@ -108,6 +109,11 @@ def build_optimizer(cfg: Config, model: torch.nn.Module) -> torch.optim.AdamW:
     """
     params = [p for p in model.parameters() if p.requires_grad]
     return torch.optim.AdamW(params, lr=cfg.train.lr, weight_decay=cfg.train.wd, fused=True)
+
+
+# val metrics drawn in curves.png, where the dataset's brief has them
+CURVE_METRICS = ["MR-full-mAP", "MR-full-R1@0.5", "MR-full-R1@0.7", "MR-R1@0.5", "MR-R1@0.7", "MR-mIoU",
+                 "HL-min-VeryGood-mAP", "HL-min-VeryGood-Hit1", "mAP"]
 
 
 def selection_key(cfg: Config) -> str:
@@ -229,6 +235,7 @@ def _run(cfg: Config, device: torch.device, info: DistInfo, run_dir: Path, logge
     train_loader, val_loader, sampler = _loaders(cfg, train_set, val_set, info, device)
     gt_rows = _ground_truth(val_set) if val_set is not None else None
     writer = _tensorboard(cfg, run_dir, start_epoch) if info.is_main else None
+    history = History(run_dir / "history.jsonl", keep_upto=start_epoch) if info.is_main else None
     if ckpt is not None:
         restore_rng_state(ckpt["rng"])  # last: building the model and loaders above must not shift the streams
 
@@ -252,11 +259,13 @@ def _run(cfg: Config, device: torch.device, info: DistInfo, run_dir: Path, logge
             writer.add_scalar("Train/lr", lr, epoch + 1)
             for k, v in losses.items():
                 writer.add_scalar(f"Train/{k}", v, epoch + 1)
+            history.log(epoch + 1, lr=lr, train=losses)
         stop = False
         last_epoch = epoch + 1 == cfg.train.n_epoch
         if info.is_main and val_loader is not None and ((epoch + 1) % cfg.train.eval_epoch_interval == 0 or last_epoch):
             stop = _evaluate_and_select(cfg, model, criterion, optimizer, lr_scheduler, val_loader, gt_rows,
-                                        device, epoch, state, run_dir, logger, writer)
+                                        device, epoch, state, run_dir, logger, writer, history)
+            plot_history(history.rows, run_dir / "curves.png", CURVE_METRICS, title=str(run_dir))
         if info.is_main:
             save_checkpoint(run_dir / "model_latest.ckpt", model=model, optimizer=optimizer,
                             lr_scheduler=lr_scheduler, epoch=epoch, config=cfg.to_dict(),
@@ -272,6 +281,7 @@ def _run(cfg: Config, device: torch.device, info: DistInfo, run_dir: Path, logge
             return None
     if writer is not None:
         writer.close()
+        plot_history(history.rows, run_dir / "curves.png", CURVE_METRICS, title=str(run_dir))
     barrier(info)
     return _report_best(run_dir, state, logger) if info.is_main else None
 
@@ -297,7 +307,7 @@ def _tensorboard(cfg: Config, run_dir: Path, start_epoch: int):
 
 
 def _evaluate_and_select(cfg, model, criterion, optimizer, lr_scheduler, val_loader, gt_rows, device, epoch,
-                         state: RunState, run_dir: Path, logger: logging.Logger, writer) -> bool:
+                         state: RunState, run_dir: Path, logger: logging.Logger, writer, history: History) -> bool:
     """Evaluate on val, log, keep the best (preds, metrics, checkpoint); returns True when early stopping fires."""
     from trdetr_cap.eval import evaluate as evaluate_metrics  # only runs that evaluate need the evaluator
 
@@ -311,6 +321,7 @@ def _evaluate_and_select(cfg, model, criterion, optimizer, lr_scheduler, val_loa
     for k, v in {**eval_losses, **brief}.items():
         if v is not None:  # a metric is null when no GT falls in its bucket
             writer.add_scalar(f"Eval/{k}", v, epoch + 1)
+    history.log(epoch + 1, val=brief, val_loss=eval_losses)
     if score > state.best_score:
         state.best_score, state.best_epoch, state.es_cnt = score, epoch, 0
         atomic_write_jsonl(run_dir / "best_val_preds.jsonl", rows)
