@@ -367,5 +367,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if metrics is not None:
-        print(json.dumps({"val": metrics["brief"], "results_dir": cfg.train.results_dir}, indent=2))
+        run_dir = Path(cfg.train.results_dir)
+        print(json.dumps({"val": metrics["brief"], "results_dir": str(run_dir), "curves": str(run_dir / "curves.png")},
+                         indent=2))
     return 0
