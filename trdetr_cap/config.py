@@ -90,6 +90,8 @@ class CaptionConfig:
     cap_align_loss_coef: float = 0.0  # (d) caption-clip alignment loss weight; 0 = off
     cap_dropout: float = 0.1  # drop whole caption rows in training so the model never relies on them blindly
     # generating and embedding captions (python -m trdetr_cap.captions)
+    cap_model: str = "OpenGVLab/InternVL2-8B"  # the captioner: hub name or local directory
+    cap_backend: str = "internvl2"  # internvl2 (its remote code) | transformers (-hf checkpoints) | vllm
     cap_prompt: str = "Describe what happens in this short video clip in one sentence."
     cap_window: float = 2.0  # seconds of video each caption sees, centred on its clip
     cap_stride: float = 2.0  # seconds between captions (2 = one caption per feature clip)

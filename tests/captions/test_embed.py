@@ -46,7 +46,7 @@ def test_generate_then_embed_aligns_with_video_clips(internvl_dir, tiny_clip_dir
     out = tmp_path / "captions.jsonl"
     videos = [str(caption_videos / "a.mp4"), str(caption_videos / "b.mp4")]
     assert captions_main(["generate", *videos, "--out", str(out), "--model", str(internvl_dir),
-                          "--max_new_tokens", "2", "--window", "4", "--frames", "2"]) == 0
+                          "--backend", "transformers", "--max_new_tokens", "2", "--window", "4", "--frames", "2"]) == 0
     assert {vid: len(r["captions"]) for vid, r in read_captions_jsonl(out).items()} == {"a": 4, "b": 2}
     h5 = tmp_path / "caps.h5"
     assert captions_main(["embed", str(out), "--out", str(h5), "--encoder", str(tiny_clip_dir)]) == 0

@@ -73,8 +73,8 @@ def test_internvl_captions_are_the_greedy_decode(internvl):
 
 def test_generate_shards_merge_resume_and_failures(internvl_dir, caption_videos, tmp_path, capsys):
     out = tmp_path / "captions.jsonl"
-    common = [str(caption_videos), "--model", str(internvl_dir), "--device", "cpu", "--max_new_tokens", "3",
-              "--frames", "1"]
+    common = [str(caption_videos), "--model", str(internvl_dir), "--backend", "transformers", "--device", "cpu",
+              "--max_new_tokens", "3", "--frames", "1"]
     shard0 = tmp_path / "captions.shard0of2.jsonl"
     # shard 0 was interrupted: one video done and a torn last line
     done_vid = next(v for v in ("a", "b", "d") if in_shard(v, (0, 2)))
@@ -135,3 +135,30 @@ def test_internvl2_remote_inputs():
     assert pixels.shape == (2, 3, 448, 448)
     expected = [(1 - 0.485) / 0.229, (0 - 0.456) / 0.224, (0 - 0.406) / 0.225]  # ImageNet mean / std
     torch.testing.assert_close(pixels[0, :, 100, 200], torch.tensor(expected))
+
+
+@pytest.mark.parametrize("version, ok", [("4.37.2", True), ("4.49.0", True), ("4.45.0.dev0", True),
+                                         ("4.37.1", False), ("4.50.0", False), ("5.24.0", False)])
+def test_internvl2_transformers_range(version, ok):
+    from trdetr_cap.captions.backends import check_internvl2_transformers
+
+    if ok:
+        check_internvl2_transformers(version)
+    else:
+        with pytest.raises(ValueError, match=r"needs 4.37.2 <= transformers <= 4.49"):
+            check_internvl2_transformers(version)
+
+
+def test_default_captioner_is_internvl2_and_fails_fast_where_it_cannot_run(caption_videos, tmp_path, capsys):
+    import transformers
+
+    from trdetr_cap.captions.__main__ import build_parser, caption_settings
+
+    args = build_parser().parse_args(["generate", str(caption_videos), "--out", str(tmp_path / "c.jsonl")])
+    cfg = caption_settings(args)
+    assert (cfg.cap_model, cfg.cap_backend) == ("OpenGVLab/InternVL2-8B", "internvl2")
+    if transformers.__version__.startswith("4.") and int(transformers.__version__.split(".")[1]) < 50:
+        pytest.skip("this environment could run InternVL2's remote code (the check would pass and download it)")
+    assert captions_main(["generate", str(caption_videos), "--out", str(tmp_path / "c.jsonl")]) == 2
+    assert "use --backend vllm" in capsys.readouterr().err  # before any download: the hub is never contacted
+    assert not list(tmp_path.iterdir())

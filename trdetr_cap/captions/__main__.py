@@ -1,12 +1,13 @@
 """python -m trdetr_cap.captions generate | merge | embed
 
-    python -m trdetr_cap.captions generate VIDEOS... --out captions.jsonl --model OpenGVLab/InternVL3-8B-hf \
-        [--backend transformers|internvl2|vllm] [--shard 0/4] [--config configs/x.yaml] [--prompt "..."]
+    python -m trdetr_cap.captions generate VIDEOS... --out captions.jsonl [--model OpenGVLab/InternVL2-8B] \
+        [--backend internvl2|transformers|vllm] [--shard 0/4] [--config configs/x.yaml] [--prompt "..."]
     python -m trdetr_cap.captions merge captions.shard*of4.jsonl --out captions.jsonl
     python -m trdetr_cap.captions embed captions.jsonl --out caption_features.h5 [--encoder CLIP_NAME_OR_DIR]
 
-Prompt, window, stride, frames, max_new_tokens and the text encoder default to the ``caption`` section of the config
-(``--config`` YAML, then these flags). Exit status: 0 done, 1 some videos failed (listed), 2 bad input.
+Model, backend, prompt, window, stride, frames, max_new_tokens and the text encoder default to the ``caption`` section
+of the config (``--config`` YAML, then these flags): InternVL2-8B through its remote code unless told otherwise.
+Exit status: 0 done, 1 some videos failed (listed), 2 bad input.
 """
 
 from __future__ import annotations
@@ -24,8 +25,11 @@ def build_parser() -> argparse.ArgumentParser:
     gen = sub.add_parser("generate", help="caption each clip of each video with a multimodal LLM")
     gen.add_argument("inputs", nargs="+", help="video files, directories of videos, or .txt lists of paths")
     gen.add_argument("--out", required=True, help="captions.jsonl (with --shard: captions.shard{i}of{n}.jsonl)")
-    gen.add_argument("--model", required=True, help="hub name or local directory of the captioner")
-    gen.add_argument("--backend", choices=BACKENDS, default="transformers")
+    gen.add_argument("--model", dest="cap_model", default=None,
+                     help=f"hub name or local directory of the captioner (default: caption.cap_model, "
+                          f"{CaptionConfig().cap_model})")
+    gen.add_argument("--backend", dest="cap_backend", choices=BACKENDS, default=None,
+                     help=f"default: caption.cap_backend ({CaptionConfig().cap_backend})")
     gen.add_argument("--shard", default="0/1", help="i/n: caption only this shard's videos (0 <= i < n)")
     gen.add_argument("--batch_size", type=int, default=8, help="windows per generate call")
     gen.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
@@ -63,7 +67,7 @@ def run_generate(args: argparse.Namespace, cfg: CaptionConfig) -> int:
 
     shard = parse_shard(args.shard)
     videos = list_videos(args.inputs)
-    backend = build_backend(args.backend, args.model, resolve_device(args.device), args.dtype,
+    backend = build_backend(cfg.cap_backend, cfg.cap_model, resolve_device(args.device), args.dtype,
                             cfg.cap_max_new_tokens, cfg.cap_frames)
     target, failures = generate_captions(videos, backend, args.out, cfg.cap_prompt, cfg.cap_window, cfg.cap_stride,
                                          cfg.cap_frames, shard, args.batch_size)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import io
+import re
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -164,11 +165,30 @@ def internvl2_question(n_frames: int, prompt: str) -> str:
     return "".join(f"Frame{i + 1}: <image>\n" for i in range(n_frames)) + prompt
 
 
+INTERNVL2_TRANSFORMERS = ((4, 37, 2), (4, 49, 99))  # the remote code's working range (module docstring)
+
+
+def check_internvl2_transformers(version: str) -> None:
+    """Raise before any download when InternVL2's remote code cannot run on this transformers ``version``."""
+    parts = tuple(int(p) for p in re.findall(r"\d+", version)[:3])
+    low, high = INTERNVL2_TRANSFORMERS
+    if not low <= parts <= high:
+        raise ValueError(
+            f"the internvl2 backend (InternVL2 remote code) needs 4.37.2 <= transformers <= 4.49, this environment "
+            f"has {version}: run it in a separate environment (pip install 'transformers>=4.37.2,<4.50' timm "
+            f"sentencepiece), or use --backend vllm with --model OpenGVLab/InternVL2-8B, or --backend transformers "
+            f"with an -hf checkpoint such as --model OpenGVLab/InternVL3-8B-hf"
+        )
+
+
 class InternVL2RemoteBackend:
     """OpenGVLab InternVL2 (remote code, ``model.chat``); needs transformers 4.37.2-4.49, see the module docstring."""
 
     def __init__(self, model: str, device: str = "cuda", dtype: str = "auto", max_new_tokens: int = 48):
+        import transformers
         from transformers import AutoModel, AutoTokenizer
+
+        check_internvl2_transformers(transformers.__version__)
 
         self.device = torch.device(device)
         self.dtype = _dtype(dtype, self.device)
