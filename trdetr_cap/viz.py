@@ -1,12 +1,20 @@
-"""Plots of one prediction: per-clip saliency over time with the predicted (and ground-truth) windows."""
+"""Plots of predictions: per-clip saliency over time with the predicted (and ground-truth) windows.
+
+    python -m trdetr_cap.viz PREDS.jsonl --gt GT.jsonl --out DIR [--qids 1 2 | --worst 20 | --first 20]
+
+draws one png per query of a submission (e.g. a run's ``best_val_preds.jsonl``); ``--worst N`` picks the N queries
+whose top-1 window overlaps the ground truth least (IoU with the best-matching GT window), for error analysis.
+"""
 
 from __future__ import annotations
 
+import argparse
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from trdetr_cap.utils.io import atomic_path
+from trdetr_cap.utils.io import atomic_path, read_jsonl
 
 
 def plot_result(result: dict[str, Any], path: str | Path, gt_windows: Sequence[Sequence[float]] | None = None,
@@ -34,10 +42,80 @@ def plot_result(result: dict[str, Any], path: str | Path, gt_windows: Sequence[S
     ax.set_xlabel("time (s)")
     ax.set_ylabel("saliency")
     ax.set_title(result["query"][:100])
-    ax.legend(loc="upper right", fontsize=8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)  # outside: never hides the GT band
     fig.tight_layout()
     path = Path(path)
     with atomic_path(path, suffix=path.suffix) as tmp:
         fig.savefig(tmp, dpi=120, format=path.suffix.lstrip(".") or "png")
     plt.close(fig)
     return path
+
+
+def submission_result(row: dict[str, Any], clip_len: float, duration: float | None = None) -> dict[str, Any]:
+    """A submission row (``qid``, ``query``, ``pred_relevant_windows``, ``pred_saliency_scores``) as the result
+    dict ``plot_result`` draws."""
+    moments = row.get("pred_relevant_windows", [])
+    saliency = row.get("pred_saliency_scores", [])
+    if duration is None:
+        duration = max([len(saliency) * clip_len] + [w[1] for w in moments])
+    return {"query": f"qid {row['qid']}: {row.get('query', '')}", "clip_len": clip_len, "duration": duration,
+            "moments": moments, "saliency": saliency}
+
+
+def top1_iou(row: dict[str, Any], gt_windows: Sequence[Sequence[float]]) -> float:
+    """IoU of the first predicted window with its best-matching GT window (0 without prediction or GT)."""
+    if not row.get("pred_relevant_windows") or not gt_windows:
+        return 0.0
+    st, ed = row["pred_relevant_windows"][0][:2]
+    ious = []
+    for g_st, g_ed in gt_windows:
+        inter = max(0.0, min(ed, g_ed) - max(st, g_st))
+        union = (ed - st) + (g_ed - g_st) - inter
+        ious.append(inter / union if union > 0 else 0.0)
+    return max(ious)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m trdetr_cap.viz", description=__doc__.split("\n\n")[0])
+    parser.add_argument("predictions", help="submission jsonl (qid, query, pred_relevant_windows, ...)")
+    parser.add_argument("--gt", default=None, help="annotation jsonl: draws the GT windows, needed by --worst")
+    parser.add_argument("--out", required=True, help="directory for the pngs (qid<qid>.png)")
+    pick = parser.add_mutually_exclusive_group()
+    pick.add_argument("--qids", nargs="+", default=None, help="these qids")
+    pick.add_argument("--worst", type=int, default=None, help="the N queries with the lowest top-1 IoU")
+    pick.add_argument("--first", type=int, default=10, help="the first N rows (default 10)")
+    parser.add_argument("--clip_len", type=float, default=2.0, help="seconds per saliency score")
+    args = parser.parse_args(argv)
+    try:
+        rows = read_jsonl(args.predictions)
+        gt = {str(g["qid"]): g for g in read_jsonl(args.gt)} if args.gt else {}
+    except (OSError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if args.worst is not None and not gt:
+        print("error: --worst needs --gt", file=sys.stderr)
+        return 2
+    by_qid = {str(r["qid"]): r for r in rows}
+    if args.qids:
+        unknown = [q for q in args.qids if q not in by_qid]
+        if unknown:
+            print(f"error: qid(s) not in {args.predictions}: {', '.join(unknown)}", file=sys.stderr)
+            return 2
+        chosen = [by_qid[q] for q in args.qids]
+    elif args.worst is not None:
+        scored = [(top1_iou(r, gt[str(r["qid"])].get("relevant_windows", [])), i) for i, r in enumerate(rows)
+                  if str(r["qid"]) in gt]
+        chosen = [rows[i] for _, i in sorted(scored)[: args.worst]]
+    else:
+        chosen = rows[: args.first]
+    out = Path(args.out)
+    for row in chosen:
+        g = gt.get(str(row["qid"]), {})
+        result = submission_result(row, args.clip_len, g.get("duration"))
+        plot_result(result, out / f"qid{row['qid']}.png", gt_windows=g.get("relevant_windows"))
+    print(f"{len(chosen)} plots -> {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""python -m trdetr_cap.viz: which queries it draws, and its errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from trdetr_cap.viz import main, top1_iou
+
+
+def _write(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return str(path)
+
+
+@pytest.fixture
+def files(tmp_path):
+    gt = [{"qid": q, "query": f"q{q}", "duration": 20, "relevant_windows": [[4, 8]]} for q in (1, 2, 3)]
+    preds = [  # top-1 IoU with [4, 8]: qid 1 exact (1.0), qid 2 disjoint (0.0), qid 3 [4, 12] (4 / 8 = 0.5)
+        {"qid": 1, "query": "q1", "pred_relevant_windows": [[4, 8, 0.9]], "pred_saliency_scores": [0.1] * 10},
+        {"qid": 2, "query": "q2", "pred_relevant_windows": [[12, 16, 0.9], [4, 8, 0.5]],
+         "pred_saliency_scores": [0.2] * 10},
+        {"qid": 3, "query": "q3", "pred_relevant_windows": [[4, 12, 0.7]], "pred_saliency_scores": [0.3] * 10},
+    ]
+    return _write(tmp_path / "preds.jsonl", preds), _write(tmp_path / "gt.jsonl", gt), preds
+
+
+def test_top1_iou_uses_the_first_window_only(files):
+    _, _, preds = files
+    assert [top1_iou(p, [[4, 8]]) for p in preds] == [1.0, 0.0, 0.5]
+
+
+def test_worst_picks_the_lowest_top1_iou(files, tmp_path):
+    preds, gt, _ = files
+    assert main([preds, "--gt", gt, "--out", str(tmp_path / "worst"), "--worst", "2"]) == 0
+    assert sorted(p.name for p in (tmp_path / "worst").iterdir()) == ["qid2.png", "qid3.png"]
+    assert main([preds, "--out", str(tmp_path / "first"), "--first", "1"]) == 0  # no GT: no GT band, still a plot
+    assert [p.name for p in (tmp_path / "first").iterdir()] == ["qid1.png"]
+
+
+def test_errors(files, tmp_path, capsys):
+    preds, gt, _ = files
+    assert main([preds, "--out", str(tmp_path / "o"), "--worst", "1"]) == 2
+    assert "--worst needs --gt" in capsys.readouterr().err
+    assert main([preds, "--gt", gt, "--out", str(tmp_path / "o"), "--qids", "1", "7"]) == 2
+    err = capsys.readouterr().err
+    assert "qid(s) not in" in err and err.rstrip().endswith(": 7")
+    assert main([str(tmp_path / "absent.jsonl"), "--out", str(tmp_path / "o")]) == 2
+    assert not (tmp_path / "o").exists()
