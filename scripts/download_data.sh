@@ -13,6 +13,9 @@ Downloads annotations (jsonl) and feature archives for QVHighlights, Charades-ST
 Options:
   --annotations-only   only the annotation jsonl files (small)
   --features           only the feature archives (QVHighlights: 8 GB tar.gz; TVSum: 69 MB zip), then extract them
+  --videos             only the raw videos, for captioning and your own features (QVHighlights tar.gz, extracted
+                       to qvhighlights/videos/; for Charades-STA and TVSum it says where to get them). Not part of
+                       the default (annotations + features)
   --dataset NAME       qvhighlights | charades | tvsum | all (default: all); may be repeated
   --dest DIR           target folder (default: data/ at the repo root)
   --dry-run            print what would be fetched and extracted, touch nothing
@@ -23,6 +26,7 @@ Layout under DIR (what configs/*.yaml expect):
   qvhighlights/features/{slowfast_features,clip_features,clip_text_features,...}   (moment_detr_features.tar.gz)
   charades_sta/charades_sta_{train,val}_tvr_format.jsonl
   tvsum/tvsum_{train,val}.jsonl, tvsum/{video_features,query_features,audio_features}   (UMT tvsum zip)
+  qvhighlights/videos/{vid}.mp4   (--videos: qvhilights_videos.tar.gz, the raw videos linked by Moment-DETR)
 Sources: github.com/jayleicn/moment_detr (data/, README), github.com/mingyao1120/TR-DETR (data/charades, data/tvsum),
 UMT's release on huggingface.co/yeliudev/UMT. Annotations are CC BY-NC-SA 4.0 (QVHighlights) / research use.
 EOF
@@ -33,11 +37,11 @@ TR_DETR_RAW="https://raw.githubusercontent.com/mingyao1120/TR-DETR/main/data"
 # moment_detr_features.tar.gz, Google Drive file id from the Moment-DETR README
 QVH_FEATURES_GDRIVE_ID="1Hiln02F1NEpoW8-iPZurRyi-47-W2_B9"
 TVSUM_FEATURES_URL="https://huggingface.co/yeliudev/UMT/resolve/main/datasets/tvsum-ec05ad4e.zip"
+QVH_VIDEOS_URL="https://nlp.cs.unc.edu/data/jielei/qvh/qvhilights_videos.tar.gz"  # sic, as linked by Moment-DETR
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 dest="$root/data"
-want_annotations=1
-want_features=1
+mode=""  # "" = annotations + features | annotations | features | videos
 dry_run=0
 datasets=()
 
@@ -46,10 +50,10 @@ die_usage() { echo "download_data.sh: $1" >&2; echo "Try 'bash scripts/download_
 while [ $# -gt 0 ]; do
   case "$1" in
     -h|--help) usage; exit 0 ;;
-    --annotations-only) [ "$want_annotations" = 1 ] || die_usage "--annotations-only and --features exclude each other"
-                        want_features=0 ;;
-    --features) [ "$want_features" = 1 ] || die_usage "--annotations-only and --features exclude each other"
-                want_annotations=0 ;;
+    --annotations-only|--features|--videos)
+      want="${1#--}"; want="${want%-only}"
+      [ -z "$mode" ] || [ "$mode" = "$want" ] || die_usage "--annotations-only, --features and --videos exclude each other"
+      mode="$want" ;;
     --dataset) [ $# -ge 2 ] || die_usage "--dataset needs a value"
                case "$2" in
                  qvhighlights|charades|tvsum) datasets+=("$2") ;;
@@ -65,6 +69,13 @@ while [ $# -gt 0 ]; do
   shift
 done
 [ ${#datasets[@]} -gt 0 ] || datasets=(qvhighlights charades tvsum)
+want_annotations=0; want_features=0; want_videos=0
+case "$mode" in
+  "") want_annotations=1; want_features=1 ;;
+  annotations) want_annotations=1 ;;
+  features) want_features=1 ;;
+  videos) want_videos=1 ;;
+esac
 
 has_dataset() { local d; for d in "${datasets[@]}"; do [ "$d" = "$1" ] && return 0; done; return 1; }
 
@@ -169,6 +180,19 @@ if [ "$want_features" = 1 ]; then
   if has_dataset charades; then
     echo "note   Charades-STA: no official SlowFast+CLIP feature archive is published; extract features from the"
     echo "       videos with 'python -m trdetr_cap.extract' into $dest/charades_sta/features/ (see its --help)"
+  fi
+fi
+if [ "$want_videos" = 1 ]; then
+  if has_dataset qvhighlights; then
+    fetch "$QVH_VIDEOS_URL" "$dest/archives/qvhilights_videos.tar.gz"
+    extract "$dest/archives/qvhilights_videos.tar.gz" "$dest/qvhighlights/videos"
+  fi
+  if has_dataset charades; then
+    echo "note   Charades-STA videos: Charades v1 (480p) from https://prior.allenai.org/projects/charades (licence"
+    echo "       acceptance required); put the .mp4 files in $dest/charades_sta/videos/"
+  fi
+  if has_dataset tvsum; then
+    echo "note   TVSum videos: ydata-tvsum50 from https://github.com/yalesong/tvsum; put them in $dest/tvsum/videos/"
   fi
 fi
 echo "done"

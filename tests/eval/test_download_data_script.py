@@ -23,7 +23,8 @@ def test_help_exits_0():
 
 
 def test_bad_arguments_exit_2():
-    for args in (["--bogus"], ["--dest"], ["--dataset", "kinetics"], ["--features", "--annotations-only"]):
+    for args in (["--bogus"], ["--dest"], ["--dataset", "kinetics"], ["--features", "--annotations-only"],
+                 ["--videos", "--features"]):
         r = run(*args)
         assert r.returncode == 2, args
         assert r.stderr.startswith("download_data.sh: ") and r.stdout == "", args
@@ -70,3 +71,13 @@ def test_existing_files_are_skipped(tmp_path):
         "https://raw.githubusercontent.com/mingyao1120/TR-DETR/main/data/tvsum/tvsum_train.jsonl"
     ]
     assert f"skip   {tmp_path}/tvsum/tvsum_val.jsonl (exists)" in r.stdout
+
+
+def test_dry_run_videos_only_on_request(tmp_path):
+    r = run("--dry-run", "--videos", "--dest", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert fetched(r.stdout) == ["https://nlp.cs.unc.edu/data/jielei/qvh/qvhilights_videos.tar.gz"]
+    assert f"unpack {tmp_path}/archives/qvhilights_videos.tar.gz -> {tmp_path}/qvhighlights/videos/" in r.stdout
+    assert "Charades-STA videos" in r.stdout and "TVSum videos" in r.stdout
+    default = fetched(run("--dry-run", "--dest", str(tmp_path)).stdout)
+    assert len(default) == 11 and not any("videos" in url for url in default)  # 9 annotations + 2 feature archives
