@@ -1,4 +1,4 @@
-"""Plots of predictions: per-clip saliency over time with the predicted (and ground-truth) windows.
+"""Plots: one prediction (per-clip saliency with the predicted and ground-truth windows), a run's curves.
 
     python -m trdetr_cap.viz PREDS.jsonl --gt GT.jsonl --out DIR [--qids 1 2 | --worst 20 | --first 20]
 
@@ -21,11 +21,7 @@ def plot_result(result: dict[str, Any], path: str | Path, gt_windows: Sequence[S
                 top_k: int = 3) -> Path:
     """Write a png: saliency bars per ``clip_len`` clip, the ``top_k`` moments as shaded spans (score in the
     legend), ground-truth windows as a band under the axis. ``result`` is a ``MomentRetriever.predict`` dict."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only: no display on training machines
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     clip_len, saliency = float(result["clip_len"]), result["saliency"]
     fig, ax = plt.subplots(figsize=(10, 3.2))
     ax.bar([i * clip_len for i in range(len(saliency))], saliency, width=clip_len, align="edge",
@@ -44,11 +40,55 @@ def plot_result(result: dict[str, Any], path: str | Path, gt_windows: Sequence[S
     ax.set_title(result["query"][:100])
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)  # outside: never hides the GT band
     fig.tight_layout()
+    return _save(fig, path, dpi=120)
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display on training machines
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: str | Path, dpi: int) -> Path:
+    """Write ``fig`` atomically (format from the suffix, png without one) and close it."""
     path = Path(path)
     with atomic_path(path, suffix=path.suffix) as tmp:
-        fig.savefig(tmp, dpi=120, format=path.suffix.lstrip(".") or "png")
-    plt.close(fig)
+        fig.savefig(tmp, dpi=dpi, format=path.suffix.lstrip(".") or "png")
+    _pyplot().close(fig)
     return path
+
+
+def plot_history(rows: list[dict[str, Any]], path: str | Path, metric_keys: list[str], title: str = "") -> Path:
+    """Write a png with two panels: train (and val) loss_overall per epoch, and those of ``metric_keys`` that the
+    val brief has."""
+    plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
+    fig, (loss_ax, metric_ax) = plt.subplots(1, 2, figsize=(11, 3.6))
+    for part, style in (("train", "-"), ("val_loss", "o--")):
+        points = [(r["epoch"], r[part]["loss_overall"]) for r in rows if "loss_overall" in r.get(part, {})]
+        if points:
+            loss_ax.plot(*zip(*points, strict=True), style, label=f"{part.split('_')[0]} loss_overall")
+    loss_ax.set_xlabel("epoch")
+    loss_ax.set_ylabel("loss")
+    loss_ax.legend(fontsize=8)
+    evaluated = [r for r in rows if r.get("val")]
+    for key in metric_keys:
+        points = [(r["epoch"], r["val"][key]) for r in evaluated if r["val"].get(key) is not None]
+        if points:
+            metric_ax.plot(*zip(*points, strict=True), "o-", label=key)
+    metric_ax.set_xlabel("epoch")
+    metric_ax.set_ylabel("val metric")
+    if evaluated:
+        metric_ax.legend(fontsize=8)
+    for ax in (loss_ax, metric_ax):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return _save(fig, path, dpi=110)
 
 
 def submission_result(row: dict[str, Any], clip_len: float, duration: float | None = None) -> dict[str, Any]:

@@ -36,10 +36,11 @@ from trdetr_cap.config import (
 from trdetr_cap.data import build_dataset, collate
 from trdetr_cap.engine.checkpoint import load_checkpoint, restore_rng_state, save_checkpoint, unwrap
 from trdetr_cap.engine.distributed import DistInfo, barrier, broadcast_flag, cleanup, init_distributed
-from trdetr_cap.engine.history import History, plot_history
+from trdetr_cap.engine.history import History
 from trdetr_cap.engine.loop import NonFiniteLossError, evaluate, train_one_epoch
 from trdetr_cap.models import build_model, count_parameters
 from trdetr_cap.utils.io import atomic_write_json, atomic_write_jsonl
+from trdetr_cap.viz import plot_history
 
 LOGGER_NAME = "trdetr_cap.train"
 
