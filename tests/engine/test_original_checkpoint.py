@@ -64,6 +64,7 @@ def test_imported_weights_fill_the_model_exactly(tmp_path):
     cfg = from_dict(ckpt["config"])
     assert (cfg.model.v_feat_dim, cfg.model.t_feat_dim, cfg.model.t2v_layers) == (2818, 512, 2)
     assert cfg.data.clip_len == 2.0 and cfg.data.use_tef and cfg.loss.vtc_loss_coef == 0.3 and ckpt["epoch"] == 154
+    assert not cfg.train.amp  # fp32 as the original, so its numbers are reproduced on a GPU too
     model, _ = build_model(cfg)
     model.load_state_dict(ckpt["model"])  # strict: every parameter filled, nothing left over
     assert count_parameters(model) == 8_308_773
