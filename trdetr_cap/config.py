@@ -138,7 +138,7 @@ class TrainConfig:
     max_es_cnt: int = 200  # early stopping: evaluations without improvement
     seed: int = 2017
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
+    amp: bool = False  # bf16 autocast on CUDA (ignored on CPU); off = fp32 as the original
     deterministic: bool = False
     count_params: bool = False  # print "params: N" and exit
 

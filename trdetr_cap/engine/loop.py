@@ -93,7 +93,7 @@ def train_one_epoch(
     device: torch.device,
     epoch: int,
     grad_clip: float = 0.1,
-    amp: bool = True,
+    amp: bool = False,
     progress: bool = True,
 ) -> dict[str, float]:
     """One pass over ``loader``: forward, weighted loss sum, backward, grad-norm clip, step.
@@ -133,7 +133,7 @@ def evaluate(
     device: torch.device,
     post_cfg: PostprocessConfig,
     clip_len: float,
-    amp: bool = True,
+    amp: bool = False,
     progress: bool = True,
 ) -> tuple[list[dict[str, Any]], dict[str, float]]:
     """Run the model over ``loader`` and build submission rows (reference §5).

@@ -108,7 +108,7 @@ def config_overrides_from_opt(opt: dict[str, Any], state_dict: dict[str, torch.T
     out["t_feat_dim"] = int(state_dict["input_txt_proj.0.linear.weight"].shape[1])
     out["t2v_layers"] = len({k.split(".")[2] for k in state_dict if k.startswith("t2v_encoder.layers.")})
     out["keep_txt_pos_embed"] = "txt_pos.position_embeddings.weight" in state_dict
-    out["amp"] = False  # the original runs in fp32; bf16 autocast would move its released numbers
+    out["amp"] = False  # the original runs in fp32; bf16 autocast would move its released numbers (--amp overrides)
     return out
 
 
