@@ -51,7 +51,7 @@ class FixConfig:
     fix_window_shuffle: bool = False  # subsample >max_windows windows on a copy, not in the annotation in place
     fix_hd2mr_mask: bool = False  # mask padded clips out of the HD2MR softmax
     fix_t2v_attn_mask: bool = False  # T2V: drop the original's mis-tiled (padded video x padded text) attn_mask
-    fix_mr2hd_span: bool = False  # MR2HD: own length, clamped indices, packed GRU without trailing zeros
+    fix_mr2hd_span: bool = False  # MR2HD: own length, clamped indices, packed GRU (undamped: hurts HD, docs/model.md)
     fix_vtc_mask: bool = False  # VTC global vectors are masked means
     fix_ctc_mask: bool = False  # CTC averages over valid clips only, text global renormalised
     fix_rank_divisor: bool = False  # rank contrastive divides by the number of thresholds used (11), not 12
