@@ -76,6 +76,7 @@ class ModelConfig:
     use_txt_pos: bool = False
     keep_txt_pos_embed: bool = True  # create the never-used text position embedding (8,704 params) as the original
     aux_loss: bool = True
+    mr2hd_scale: float = 1.0  # multiplies the MR2HD weights w_t = <g, v_t>; 1 = the original
 
 
 @dataclass

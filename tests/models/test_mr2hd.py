@@ -37,7 +37,7 @@ def _case(seed: int = 0):
     return model, pred_logits, pred_spans, memory, src_vid_ed, video_mask
 
 
-def _loop_saliency(model, pred_logits, pred_spans, memory, src_vid_ed, video_mask, fixed: bool):
+def _loop_saliency(model, pred_logits, pred_spans, memory, src_vid_ed, video_mask, fixed: bool, scale: float = 1.0):
     """Per sample, in plain Python: pick the top query, slice its clips, run the GRU, re-weight, score."""
     lv = src_vid_ed.shape[1]
     scores = []
@@ -54,7 +54,7 @@ def _loop_saliency(model, pred_logits, pred_spans, memory, src_vid_ed, video_mas
             clips = src_vid_ed[i, st:ed + 1]
             clips = F.pad(clips, (0, 0, 0, lv - clips.shape[0]))
         _, hidden = model.mr2hd_gru(clips[None])
-        weights = src_vid_ed[i] @ hidden[-1, 0]
+        weights = src_vid_ed[i] @ hidden[-1, 0] * scale
         refined = memory[i] * (1 + weights[:, None])
         scores.append(model.saliency_proj(refined).sum(-1) / math.sqrt(model.hidden_dim))
     return torch.stack(scores)
@@ -87,3 +87,15 @@ def test_fixed_and_faithful_differ_and_gru_gets_gradient():
     assert not torch.allclose(faithful, fixed)
     fixed.sum().backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.mr2hd_gru.parameters())
+
+
+@pytest.mark.parametrize("scale", [0.0625, 0.0])
+def test_mr2hd_scale_multiplies_the_weights(scale):
+    model, pred_logits, pred_spans, memory, src_vid_ed, video_mask = _case(seed=2)
+    model.fix_mr2hd_span, model.mr2hd_scale = True, scale
+    vectorised = model.mr2hd(pred_logits, pred_spans, memory, src_vid_ed, video_mask)
+    looped = _loop_saliency(model, pred_logits, pred_spans, memory, src_vid_ed, video_mask, True, scale)
+    torch.testing.assert_close(vectorised, looped, rtol=1e-5, atol=1e-5)
+    if scale == 0:  # no re-weighting at all: the plain saliency head on M2
+        head = model.saliency_proj(memory).sum(-1) / math.sqrt(model.hidden_dim)
+        torch.testing.assert_close(vectorised.detach(), head.detach(), rtol=1e-5, atol=1e-6)

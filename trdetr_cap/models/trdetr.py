@@ -85,6 +85,7 @@ class TRDETR(nn.Module):
         self.use_txt_pos = mc.use_txt_pos
         self.fix_hd2mr_mask = fixes.fix_hd2mr_mask
         self.fix_mr2hd_span = fixes.fix_mr2hd_span
+        self.mr2hd_scale = mc.mr2hd_scale
         cap_on = captions_enabled(caption_cfg)
         if cap_on and caption_cfg.cap_feat_dim <= 0:
             raise ValueError("caption.cap_feat_dim must be set (> 0) when a caption piece is on; training infers it "
@@ -214,6 +215,8 @@ class TRDETR(nn.Module):
         else:
             _, hidden = self.mr2hd_gru(clips)
         weights = torch.einsum("bd,bld->bl", hidden[-1], src_vid_ed)  # raw dot product, unmasked, as the original
+        if self.mr2hd_scale != 1.0:
+            weights = weights * self.mr2hd_scale
         return self.saliency_head(memory * (1 + weights[..., None]))
 
 
