@@ -1,8 +1,22 @@
-"""``python -m trdetr_cap.engine.ablation RUNS_DIR``: the caption ablation's markdown table (used by
-``scripts/ablate_captions.sh``).
+"""Ablations: train every variant x seed (resumable, several at a time) and tabulate their best val metrics.
 
-Reads ``RUNS_DIR/<variant>/seed<k>/best_val_metrics.json`` and writes one row per variant with the mean ± sample
-standard deviation over seeds of the selected val metrics (the best epoch of each run, chosen on MR-full-mAP).
+    python -m trdetr_cap.engine.ablation run configs/ablations/captions.yaml --out runs/ablate_captions \\
+        [--seeds 2017 2018 2019] [--jobs 2] [-- extra train flags, e.g. --n_epoch 6 --device cuda]
+    python -m trdetr_cap.engine.ablation table runs/ablate_captions [--out FILE] [--title TEXT]
+
+A variants file (YAML) names the base config, flags shared by every run, and each variant's flags and note::
+
+    config: configs/synthetic.yaml          # a --config among the extra flags replaces it
+    common: {cap_early_fusion: none}        # flags for every variant (the variant's own win)
+    variants:
+      baseline: {note: video only (TR-DETR), flags: {cap_feat_path: ""}}
+      a_early: {note: "(a) ...", flags: {cap_feat_path: $CAP_FEAT_PATH, cap_early_fusion: gated}}
+    env: {CAP_FEAT_PATH: data/synthetic/caption_features.h5}   # defaults for $NAME values (the environment wins)
+
+Runs go to ``OUT/<variant>/seed<k>`` (``python -m trdetr_cap.train`` in a subprocess, its stderr in
+``OUT/<variant>.seed<k>.log``); a finished run (``best_val_metrics.json`` and "done" in its train.log) is skipped, an
+unfinished one is started over. The table (``OUT/ablation.md``) has one row per variant: mean ± sample standard
+deviation over seeds of each run's best val epoch (chosen on MR-full-mAP).
 """
 
 from __future__ import annotations
@@ -10,22 +24,116 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
+import shutil
+import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from trdetr_cap.utils.io import atomic_write_text
 
-METRICS = ("MR-full-mAP", "MR-full-R1@0.5", "MR-full-R1@0.7", "HL-min-VeryGood-mAP", "HL-min-VeryGood-Hit1")
-VARIANT_NOTES = {
-    "baseline": "video only (TR-DETR)",
-    "a_early": "(a) caption features joined to the clips",
-    "b_cross": "(b) captions as a second text stream",
-    "c_prior": "(c) caption-query similarity prior",
-    "d_align": "(d) caption-clip alignment loss",
-    "combo": "recommended combination",
-}
+METRICS = ("MR-full-mAP", "MR-full-R1@0.5", "MR-full-R1@0.7", "HL-min-VeryGood-mAP", "HL-min-VeryGood-Hit1",
+           "MR-mIoU", "mAP")
+DEFAULT_SEEDS = (2017, 2018, 2019)
 
 
+@dataclass(frozen=True)
+class Variants:
+    """A parsed variants file: base config, shared flags, {name: (note, flags)} in file order."""
+
+    config: str
+    common: dict[str, Any]
+    variants: dict[str, tuple[str, dict[str, Any]]]
+
+
+def load_variants(path: str | Path, environ: dict[str, str] | None = None) -> Variants:
+    """Read a variants file; ``$NAME`` values are replaced from ``environ`` (default os.environ), then ``env:``."""
+    path = Path(path)
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data.get("variants"), dict) or not data["variants"]:
+        raise ValueError(f"{path}: needs a non-empty 'variants:' mapping")
+    env = {**{k: str(v) for k, v in (data.get("env") or {}).items()}, **(os.environ if environ is None else environ)}
+
+    def resolve(flags: Any, where: str) -> dict[str, Any]:
+        if not isinstance(flags, dict):
+            raise ValueError(f"{path}: {where}: expected a mapping of flags, got {flags!r}")
+        out = {}
+        for key, value in flags.items():
+            if isinstance(value, str) and value.startswith("$"):
+                if value[1:] not in env:
+                    raise ValueError(f"{path}: {where}.{key}: {value} is not set (environment or env:)")
+                value = env[value[1:]]
+            out[key] = value
+        return out
+
+    variants = {}
+    for name, spec in data["variants"].items():
+        spec = spec or {}
+        variants[str(name)] = (str(spec.get("note", "")), resolve(spec.get("flags") or {}, f"variants.{name}.flags"))
+    return Variants(str(data.get("config", "")), resolve(data.get("common") or {}, "common"), variants)
+
+
+def to_argv(flags: dict[str, Any]) -> list[str]:
+    """{field: value} -> ["--field", "value", ...] (lists as several values, booleans as true/false, "" as --field=)."""
+    argv = []
+    for key, value in flags.items():
+        if isinstance(value, bool):
+            argv += [f"--{key}", str(value).lower()]
+        elif isinstance(value, list):
+            argv += [f"--{key}", *map(str, value)]
+        elif value == "" or value is None:
+            argv.append(f"--{key}=")
+        else:
+            argv += [f"--{key}", str(value)]
+    return argv
+
+
+def is_finished(run_dir: Path) -> bool:
+    """A run that wrote its best metrics and logged its end."""
+    log = run_dir / "train.log"
+    return (run_dir / "best_val_metrics.json").is_file() and log.is_file() and " INFO done" in log.read_text()
+
+
+def run_ablation(spec: Variants, out: Path, seeds: list[int], jobs: int = 1, extra: list[str] | None = None,
+                 python: str = sys.executable) -> list[str]:
+    """Train every unfinished (variant, seed) run, ``jobs`` at a time; returns the failed runs' log paths."""
+    extra = list(extra or [])
+    base = [] if "--config" in extra else ["--config", spec.config] if spec.config else []
+    todo = []
+    for name, (_, flags) in spec.variants.items():
+        for seed in seeds:
+            run_dir = out / name / f"seed{seed}"
+            if is_finished(run_dir):
+                print(f"[ablate] {run_dir} done, skipping", flush=True)
+                continue
+            argv = [*base, *to_argv(spec.common), *extra, *to_argv(flags), "--seed", str(seed),
+                    "--results_dir", str(run_dir)]
+            todo.append((run_dir, out / f"{name}.seed{seed}.log", argv))
+    env = dict(os.environ)
+    if jobs > 1:
+        env.setdefault("OMP_NUM_THREADS", "1")  # parallel runs on CPU: one thread each, no oversubscription
+
+    def one(item: tuple[Path, Path, list[str]]) -> str | None:
+        run_dir, log, argv = item
+        shutil.rmtree(run_dir, ignore_errors=True)  # an unfinished run starts over
+        log.parent.mkdir(parents=True, exist_ok=True)
+        print(f"[ablate] start {run_dir}", flush=True)
+        with open(log, "w") as f:
+            code = subprocess.run([python, "-m", "trdetr_cap.train", *argv], stdout=subprocess.DEVNULL, stderr=f,
+                                  env=env).returncode
+        print(f"[ablate] {'done' if code == 0 else f'FAILED (exit {code}), see {log}'}: {run_dir}", flush=True)
+        return None if code == 0 else str(log)
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        return [log for log in pool.map(one, todo) if log is not None]
+
+
+# ---------------------------------------------------------------------------------------------------------- table
 def mean_std(values: list[float]) -> tuple[float, float]:
     """Mean and sample standard deviation (0 for a single value)."""
     mean = sum(values) / len(values)
@@ -44,40 +152,76 @@ def collect(runs_dir: Path) -> dict[str, list[dict[str, float]]]:
     return table
 
 
-def markdown_table(table: dict[str, list[dict[str, float]]], order: list[str] | None = None) -> str:
-    metrics = [m for m in METRICS if all(m in b for briefs in table.values() for b in briefs)]
-    names = [v for v in (order or list(VARIANT_NOTES)) if v in table] + sorted(set(table) - set(order or VARIANT_NOTES))
+def markdown_table(table: dict[str, list[dict[str, float]]], notes: dict[str, str] | None = None) -> str:
+    """Rows in the order of ``notes`` (then any other variant by name), labelled ``name: note``."""
+    notes = notes or {}
+    metrics = [m for m in METRICS if all(b.get(m) is not None for briefs in table.values() for b in briefs)]
+    names = [v for v in notes if v in table] + sorted(set(table) - set(notes))
     lines = ["| variant | seeds | " + " | ".join(metrics) + " |", "|---|---|" + "---|" * len(metrics)]
     for name in names:
-        cells = []
-        for m in metrics:
-            mean, std = mean_std([float(b[m]) for b in table[name]])
-            cells.append(f"{mean:.2f} ± {std:.2f}")
-        label = f"{name}: {VARIANT_NOTES[name]}" if name in VARIANT_NOTES else name
+        cells = [f"{m:.2f} ± {s:.2f}" for m, s in (mean_std([float(b[k]) for b in table[name]]) for k in metrics)]
+        label = f"{name}: {notes[name]}" if notes.get(name) else name
         lines.append(f"| {label} | {len(table[name])} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("runs_dir", help="directory holding <variant>/seed<k>/best_val_metrics.json")
-    parser.add_argument("--out", default=None, help="markdown file to write (default RUNS_DIR/ablation.md)")
-    parser.add_argument("--title", default="", help="a line written above the table")
-    args = parser.parse_args(argv)
-    runs_dir = Path(args.runs_dir)
-    if not runs_dir.is_dir():
-        print(f"error: {runs_dir} is not a directory", file=sys.stderr)
-        return 2
+def write_table(runs_dir: Path, out: Path | None = None, title: str = "") -> str:
+    """Tabulate ``runs_dir`` (notes and order from its ``variants.yaml`` copy when present) into ``out``."""
     table = collect(runs_dir)
     if not table:
-        print(f"error: no <variant>/seed*/best_val_metrics.json under {runs_dir}", file=sys.stderr)
+        raise ValueError(f"no <variant>/seed*/best_val_metrics.json under {runs_dir}")
+    copy = runs_dir / "variants.yaml"
+    variants = (yaml.safe_load(copy.read_text()) or {}).get("variants") or {} if copy.is_file() else {}
+    notes = {str(name): str((spec or {}).get("note", "")) for name, spec in variants.items()}
+    text = (title + "\n\n" if title else "") + markdown_table(table, notes)
+    atomic_write_text(out or runs_dir / "ablation.md", text)
+    return text
+
+
+# ------------------------------------------------------------------------------------------------------------ CLI
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m trdetr_cap.engine.ablation", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="train every variant x seed, then write the table")
+    run.add_argument("variants", help="variants YAML (configs/ablations/*.yaml)")
+    run.add_argument("--out", required=True, help="runs directory (<variant>/seed<k>, ablation.md)")
+    run.add_argument("--seeds", type=int, nargs="+", default=list(DEFAULT_SEEDS))
+    run.add_argument("--jobs", type=int, default=1, help="runs at a time (CPU: one thread each)")
+    run.add_argument("--title", default="", help="a line written above the table")
+    table = sub.add_parser("table", help="tabulate a runs directory")
+    table.add_argument("runs_dir", help="directory holding <variant>/seed<k>/best_val_metrics.json")
+    table.add_argument("--out", default=None, help="markdown file to write (default RUNS_DIR/ablation.md)")
+    table.add_argument("--title", default="", help="a line written above the table")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    extra = argv[argv.index("--") + 1:] if "--" in argv else []
+    args = build_parser().parse_args(argv[: argv.index("--")] if "--" in argv else argv)
+    try:
+        if args.command == "run":
+            spec = load_variants(args.variants)
+            out = Path(args.out)
+            out.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(out / "variants.yaml", Path(args.variants).read_text())
+            failed = run_ablation(spec, out, args.seeds, args.jobs, extra)
+            print(write_table(out, title=args.title), end="")
+            print(f"wrote {out / 'ablation.md'}")
+            if failed:
+                print(f"error: {len(failed)} run(s) failed: {', '.join(failed)}", file=sys.stderr)
+                return 1
+            return 0
+        runs_dir = Path(args.runs_dir)
+        if not runs_dir.is_dir():
+            raise ValueError(f"{runs_dir} is not a directory")
+        out = Path(args.out) if args.out else None
+        print(write_table(runs_dir, out, args.title), end="")
+        print(f"wrote {out or runs_dir / 'ablation.md'}")
+        return 0
+    except (ValueError, OSError, yaml.YAMLError) as e:
+        print(f"error: {e}", file=sys.stderr)
         return 2
-    text = (args.title + "\n\n" if args.title else "") + markdown_table(table)
-    out = Path(args.out) if args.out else runs_dir / "ablation.md"
-    atomic_write_text(out, text)
-    print(text, end="")
-    print(f"wrote {out}")
-    return 0
 
 
 if __name__ == "__main__":
