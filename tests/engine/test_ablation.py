@@ -7,6 +7,7 @@ import json
 import pytest
 from tiny_runs import REPO_ROOT
 
+from trdetr_cap.config import apply_overrides, load_config
 from trdetr_cap.data.synthetic import synthetic_overrides
 from trdetr_cap.engine.ablation import collect, load_variants, main, markdown_table, mean_std, to_argv
 
@@ -30,9 +31,15 @@ def test_table_mean_and_sample_std(tmp_path):
 
 
 def test_variants_files_and_flags(tmp_path):
-    for name in ("captions", "fixes"):
-        spec = load_variants(REPO_ROOT / "configs" / "ablations" / f"{name}.yaml")
-        assert spec.config == "configs/synthetic.yaml" and spec.variants
+    for path in sorted((REPO_ROOT / "configs" / "ablations").glob("*.yaml")):
+        spec = load_variants(path)
+        base = load_config(REPO_ROOT / spec.config)
+        for name, (_, flags) in spec.variants.items():  # every flag is a real config field with a valid value
+            wanted = {**spec.common, **flags}
+            cfg = apply_overrides(base, wanted).to_dict()
+            resolved = {k: v for section in cfg.values() for k, v in section.items()}
+            for key, value in wanted.items():
+                assert resolved[key] == value or float(resolved[key]) == float(value), (path.name, name, key)
     spec = load_variants(REPO_ROOT / "configs" / "ablations" / "captions.yaml", {"CAP_FEAT_PATH": "/x/caps.h5"})
     assert spec.variants["a_early"][1] == {"cap_feat_path": "/x/caps.h5", "cap_early_fusion": "gated"}
     assert to_argv({"cap_feat_path": "", "v_feat_dirs": ["a", "b"], "fix_ctc_mask": True, "lr": 1e-4}) == [
