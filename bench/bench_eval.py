@@ -12,7 +12,9 @@ and parsing both files, computing, writing the metrics file), median of ``--repe
 * floor: start the interpreter, ``import numpy`` and ``json.loads`` both files, nothing else. No numpy evaluator
   reading these files can be faster, so ``reference / floor`` is the highest ratio any such evaluator could show.
 * official (optional, ``--official-dir``: a directory holding Moment-DETR's ``standalone_eval/``, never part of this
-  repo; ``--official-python``: an interpreter with scikit-learn): timed once.
+  repo; ``--official-python``: an interpreter with scikit-learn): timed once as its own command, and once more with
+  its multiprocessing pools off (``num_workers=1`` passed to its two pooled functions): the official per-query path
+  in one process.
 
 Prints the times, the ratios, and /proc/loadavg (the machine is shared: compare numbers from one run only).
 """
@@ -33,6 +35,16 @@ from bench_common import loadavg
 
 REPO = Path(__file__).resolve().parents[1]
 FLOOR = "import json, sys, numpy\nfor p in sys.argv[1:]:\n    [json.loads(x) for x in open(p) if x.strip()]"
+# the official eval with its pools off: its own code, only num_workers forced to 1 (argv: dir, submission, gt, out)
+OFFICIAL_SINGLE = """import json, sys
+sys.path.insert(0, sys.argv[1])
+import standalone_eval.eval as E
+for name in ("compute_mr_ap", "compute_hl_ap"):
+    pooled = getattr(E, name)
+    setattr(E, name, lambda *a, _f=pooled, **k: _f(*a, **{**k, "num_workers": 1}))
+rows = [[json.loads(x) for x in open(p) if x.strip()] for p in sys.argv[2:4]]
+json.dump(E.eval_submission(*rows, verbose=False), open(sys.argv[4], "w"))
+"""
 
 
 def default_data() -> Path:
@@ -86,7 +98,7 @@ def main() -> None:
         same = json.loads(outs["reference"].read_text()) == cli_metrics
         ref = report("per-query reference", ref_times, f"   same metrics: {same}")
         floor = report("floor (numpy + parse)", time_command([sys.executable, "-c", FLOOR, *files], args.repeats, env))
-        official = None
+        official = single = None
         if args.official_dir:
             official_cmd = [
                 args.official_python,
@@ -100,10 +112,15 @@ def main() -> None:
             official_times = time_command(official_cmd, 1, official_env)
             same_official = json.loads(outs["official"].read_text()) == cli_metrics
             official = report("official standalone_eval", official_times, f"   same metrics: {same_official}")
+            single_cmd = [args.official_python, "-c", OFFICIAL_SINGLE, str(args.official_dir), *files,
+                          str(outs["official"])]
+            single_times = time_command(single_cmd, 1, official_env)
+            same_single = json.loads(outs["official"].read_text()) == cli_metrics
+            single = report("official, pools off", single_times, f"   same metrics: {same_single}")
 
     print(f"speed-up vs reference   : {ref / cli:.1f}x   (highest possible for a numpy evaluator: {ref / floor:.1f}x)")
     if official is not None:
-        print(f"speed-up vs official    : {official / cli:.1f}x")
+        print(f"speed-up vs official    : {official / cli:.1f}x   (vs its pools-off path: {single / cli:.1f}x)")
     print(f"loadavg after: {loadavg()}")
 
 
