@@ -47,4 +47,7 @@ def test_errors(files, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "qid(s) not in" in err and err.rstrip().endswith(": 7")
     assert main([str(tmp_path / "absent.jsonl"), "--out", str(tmp_path / "o")]) == 2
+    no_qid = _write(tmp_path / "no_qid.jsonl", [{"qid": 1}, {"query": "x"}])
+    assert main([no_qid, "--out", str(tmp_path / "o")]) == 2
+    assert "no_qid.jsonl:2: missing field 'qid'" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from trdetr_cap.utils.io import atomic_path, read_jsonl
+from trdetr_cap.utils.io import atomic_path, iter_jsonl_objects
 
 
 def plot_result(result: dict[str, Any], path: str | Path, gt_windows: Sequence[Sequence[float]] | None = None,
@@ -104,15 +104,24 @@ def submission_result(row: dict[str, Any], clip_len: float, duration: float | No
 
 def top1_iou(row: dict[str, Any], gt_windows: Sequence[Sequence[float]]) -> float:
     """IoU of the first predicted window with its best-matching GT window (0 without prediction or GT)."""
+    import numpy as np
+
+    from trdetr_cap.eval.qvhighlights import cross_iou
+
     if not row.get("pred_relevant_windows") or not gt_windows:
         return 0.0
-    st, ed = row["pred_relevant_windows"][0][:2]
-    ious = []
-    for g_st, g_ed in gt_windows:
-        inter = max(0.0, min(ed, g_ed) - max(st, g_st))
-        union = (ed - st) + (g_ed - g_st) - inter
-        ious.append(inter / union if union > 0 else 0.0)
-    return max(ious)
+    first = np.asarray([row["pred_relevant_windows"][0][:2]], dtype=float)
+    return float(np.nan_to_num(cross_iou(first, np.asarray(gt_windows, dtype=float)), nan=0.0).max())
+
+
+def _read_rows(path: str) -> list[dict[str, Any]]:
+    """Rows of a jsonl file; a row without ``qid`` raises naming the file and line."""
+    rows = []
+    for lineno, row in iter_jsonl_objects(path):
+        if "qid" not in row:
+            raise ValueError(f"{path}:{lineno}: missing field 'qid'")
+        rows.append(row)
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -127,8 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clip_len", type=float, default=2.0, help="seconds per saliency score")
     args = parser.parse_args(argv)
     try:
-        rows = read_jsonl(args.predictions)
-        gt = {str(g["qid"]): g for g in read_jsonl(args.gt)} if args.gt else {}
+        rows = _read_rows(args.predictions)
+        gt = {str(g["qid"]): g for g in _read_rows(args.gt)} if args.gt else {}
     except (OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
