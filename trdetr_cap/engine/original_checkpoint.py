@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from trdetr_cap.config import add_config_arguments, cli_overrides, load_config, save_config
+from trdetr_cap.config import Config, add_config_arguments, cli_overrides, load_config, save_config
 from trdetr_cap.engine.checkpoint import save_checkpoint
 from trdetr_cap.models import build_model, count_parameters
 
@@ -121,8 +121,9 @@ def default_config_for(opt: dict[str, Any]) -> Path | None:
 
 
 def import_checkpoint(src: str | Path, out_dir: str | Path, config: str | Path | None = None,
-                      overrides: dict[str, Any] | None = None) -> Path:
-    """Convert the original checkpoint ``src`` into ``out_dir/model_best.ckpt`` + ``config.yaml``; returns the path.
+                      overrides: dict[str, Any] | None = None) -> tuple[Path, Config, torch.nn.Module]:
+    """Convert the original checkpoint ``src`` into ``out_dir/model_best.ckpt`` + ``config.yaml``; returns the
+    checkpoint path, the config and the model with the imported weights.
 
     Config: ``config`` (default: configs/<dataset>.yaml) < the original's ``opt`` and weights < ``overrides``.
     Every converted weight must fill exactly one parameter of the model built from that config.
@@ -147,7 +148,7 @@ def import_checkpoint(src: str | Path, out_dir: str | Path, config: str | Path |
     save_checkpoint(out_dir / "model_best.ckpt", model=model, optimizer=None, lr_scheduler=None,
                     epoch=original["epoch"], config=cfg.to_dict())
     save_config(cfg, out_dir / "config.yaml")
-    return out_dir / "model_best.ckpt"
+    return out_dir / "model_best.ckpt", cfg, model
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -162,11 +163,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        path = import_checkpoint(args.checkpoint, args.out, args.config, cli_overrides(args))
+        path, cfg, model = import_checkpoint(args.checkpoint, args.out, args.config, cli_overrides(args))
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    cfg = load_config(Path(args.out) / "config.yaml")
-    print(f"wrote {path} ({count_parameters(build_model(cfg)[0]):,} parameters) and {Path(args.out) / 'config.yaml'}")
+    print(f"wrote {path} ({count_parameters(model):,} parameters) and {path.with_name('config.yaml')}")
     print(f"evaluate: bash scripts/eval.sh {path} {cfg.data.eval_path or 'SPLIT.jsonl'}")
     return 0
