@@ -80,10 +80,8 @@ def test_a_failing_run_is_reported(tmp_path, capsys, monkeypatch):
     variants = tmp_path / "v.yaml"
     variants.write_text("config: configs/synthetic.yaml\nvariants:\n  broken: {flags: {bsz: many}}\n")
     out = tmp_path / "runs"
-    out.mkdir()
-    (out / "other" / "seed1").mkdir(parents=True)  # an earlier variant with metrics keeps the table non-empty
-    (out / "other" / "seed1" / "best_val_metrics.json").write_text(json.dumps({"brief": {"MR-full-mAP": 1.0}}))
     assert main(["run", str(variants), "--out", str(out), "--seeds", "1"]) == 1
     err = capsys.readouterr().err
     assert "1 run(s) failed" in err and "broken.seed1.log" in err
     assert "--bsz: expected int" in (out / "broken.seed1.log").read_text()
+    assert not (out / "ablation.md").exists()  # nothing finished: no table

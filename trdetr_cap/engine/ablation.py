@@ -206,8 +206,9 @@ def main(argv: list[str] | None = None) -> int:
             out.mkdir(parents=True, exist_ok=True)
             atomic_write_text(out / "variants.yaml", Path(args.variants).read_text())
             failed = run_ablation(spec, out, args.seeds, args.jobs, extra)
-            print(write_table(out, title=args.title), end="")
-            print(f"wrote {out / 'ablation.md'}")
+            if collect(out):
+                print(write_table(out, title=args.title), end="")
+                print(f"wrote {out / 'ablation.md'}")
             if failed:
                 print(f"error: {len(failed)} run(s) failed: {', '.join(failed)}", file=sys.stderr)
                 return 1
