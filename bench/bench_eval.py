@@ -88,7 +88,7 @@ def main() -> None:
     print(f"loadavg before: {loadavg()}")
 
     with tempfile.TemporaryDirectory() as tmp:
-        outs = {name: Path(tmp) / f"{name}.json" for name in ("cli", "reference", "official")}
+        outs = {name: Path(tmp) / f"{name}.json" for name in ("cli", "reference", "official", "single")}
         files = [str(args.submission), str(args.gt)]
         cli_cmd = [sys.executable, "-m", "trdetr_cap.eval", "--submission", files[0], "--gt", files[1]]
         cli = report("CLI", time_command([*cli_cmd, "--out", str(outs["cli"])], args.repeats, env))
@@ -113,9 +113,9 @@ def main() -> None:
             same_official = json.loads(outs["official"].read_text()) == cli_metrics
             official = report("official standalone_eval", official_times, f"   same metrics: {same_official}")
             single_cmd = [args.official_python, "-c", OFFICIAL_SINGLE, str(args.official_dir), *files,
-                          str(outs["official"])]
+                          str(outs["single"])]
             single_times = time_command(single_cmd, 1, official_env)
-            same_single = json.loads(outs["official"].read_text()) == cli_metrics
+            same_single = json.loads(outs["single"].read_text()) == cli_metrics
             single = report("official, pools off", single_times, f"   same metrics: {same_single}")
 
     print(f"speed-up vs reference   : {ref / cli:.1f}x   (highest possible for a numpy evaluator: {ref / floor:.1f}x)")
