@@ -214,9 +214,8 @@ class TRDETR(nn.Module):
             _, hidden = self.mr2hd_gru(packed)
         else:
             _, hidden = self.mr2hd_gru(clips)
-        weights = torch.einsum("bd,bld->bl", hidden[-1], src_vid_ed)  # raw dot product, unmasked, as the original
-        if self.mr2hd_scale != 1.0:
-            weights = weights * self.mr2hd_scale
+        # raw dot product, unmasked, as the original; times mr2hd_scale (1.0 leaves every value and gradient as is)
+        weights = torch.einsum("bd,bld->bl", hidden[-1], src_vid_ed) * self.mr2hd_scale
         return self.saliency_head(memory * (1 + weights[..., None]))
 
 
