@@ -21,7 +21,7 @@ import yaml
 
 @dataclass
 class DataConfig:
-    """What is read from disk and how samples are labelled (reference §1)."""
+    """What is read from disk and how samples are labelled (the original's tr_detr/start_end_dataset.py)."""
 
     dataset: str = "qvhighlights"  # qvhighlights | charades | tvsum
     train_path: str = ""  # annotation jsonl
@@ -45,7 +45,7 @@ class DataConfig:
 
 @dataclass
 class FixConfig:
-    """Switches for the original code's bugs (reference §8.6). False = faithful to TR-DETR (the default)."""
+    """Switches for the original code's bugs (docs/model.md). False = faithful to TR-DETR (the default)."""
 
     fix_pos_mask_overflow: bool = False  # pos_mask / saliency labels never grow beyond L
     fix_window_shuffle: bool = False  # subsample >max_windows windows on a copy, not in the annotation in place
@@ -59,7 +59,7 @@ class FixConfig:
 
 @dataclass
 class ModelConfig:
-    """TR-DETR architecture (reference §2). Defaults are the QVHighlights model."""
+    """TR-DETR architecture (the original's tr_detr/model.py, transformer.py). Defaults are the QVHighlights model."""
 
     v_feat_dim: int = 0  # input width incl. TEF (and audio); 0 = inferred from the data
     t_feat_dim: int = 512
@@ -103,7 +103,7 @@ class CaptionConfig:
 
 @dataclass
 class LossConfig:
-    """Matcher costs and loss weights (reference §3)."""
+    """Matcher costs and loss weights (the original's tr_detr/matcher.py and SetCriterion in tr_detr/model.py)."""
 
     set_cost_span: float = 10.0
     set_cost_giou: float = 1.0
@@ -124,7 +124,7 @@ class LossConfig:
 
 @dataclass
 class TrainConfig:
-    """Optimisation, schedule, logging and run directory (reference §4)."""
+    """Optimisation, schedule, logging and run directory (the original's tr_detr/train.py)."""
 
     results_dir: str = "runs/default"  # exactly where a run's outputs go
     resume: str = ""  # a run directory to continue
@@ -146,7 +146,7 @@ class TrainConfig:
 
 @dataclass
 class PostprocessConfig:
-    """Model outputs -> submission rows (reference §5)."""
+    """Model outputs -> submission rows (the original's tr_detr/inference.py:175 ``compute_mr_results``)."""
 
     max_duration: float = 150.0  # clamp windows to [0, max_duration]; <=0 = use each video's duration
     round_to_clip: bool = True  # round endpoints to multiples of clip_len (half to even, as the original)

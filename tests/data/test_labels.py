@@ -1,4 +1,5 @@
-"""Faithful targets (reference §1.3) on hand-made examples, and the two data-bug switches (§8.6)."""
+"""Faithful targets (TR-DETR's tr_detr/start_end_dataset.py:86 ``__getitem__``) on hand-made examples, and the two
+data-bug switches of ``FixConfig``."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Post-processing rules of reference §5 on hand-made model outputs (expected values computed by hand)."""
+"""Post-processing rules (TR-DETR's tr_detr/inference.py and postprocessing_tr_detr.py) on hand-made model outputs,
+expected values computed by hand."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""A straightforward per-query QVHighlights evaluator: the rules of reference §6, one query at a time, loops.
+"""A straightforward per-query QVHighlights evaluator: the rules of the official
+``standalone_eval/eval.py`` (Moment-DETR's, copied unchanged into TR-DETR), one query at a time, loops.
 
 It shares no code with ``trdetr_cap.eval`` and serves two purposes: the oracle the vectorised evaluator is
 fuzz-tested against (tests/eval/test_against_oracle.py), and the baseline of bench/bench_eval.py.

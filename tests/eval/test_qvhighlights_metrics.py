@@ -1,4 +1,5 @@
-"""QVHighlights metrics on tiny cases computed by hand (reference §6 rules)."""
+"""QVHighlights metrics on tiny cases computed by hand (the rules of the official
+standalone_eval/eval.py of Moment-DETR / TR-DETR)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Each loss on tiny inputs against values worked out by hand (reference §3)."""
+"""Each loss on tiny inputs against values worked out by hand (TR-DETR's SetCriterion in tr_detr/model.py:251,
+tr_detr/loss_fun/CTCLoss.py, tr_detr/loss_fun/VTCLoss.py)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""TR-DETR model: parameter counts (reference §9), output dict (§2.7), gradients, input errors, masking fixes."""
+"""TR-DETR model: parameter counts (the original's, counted on its code), output dict (the keys TR-DETR's
+tr_detr/model.py:164-201 returns), gradients, input errors, masking fixes."""
 
 from __future__ import annotations
 
@@ -49,7 +50,8 @@ def test_output_dict_matches_reference_shapes():
     assert {k: tuple(v.shape) for k, v in out["aux_outputs"][0].items()} == {"pred_logits": (2, 10, 2),
                                                                              "pred_spans": (2, 10, 2)}
     assert ((out["pred_spans"] > 0) & (out["pred_spans"] < 1)).all()
-    # the VTC globals are plain means over the padded sequence, padding included (reference §2.1)
+    # the VTC globals are plain means over the padded sequence, padding included (TR-DETR's
+    # tr_detr/model.py:142)
     assert torch.allclose(out["src_vid_cls_ed"], out["src_vid_ed"].mean(1))
     assert not torch.allclose(out["src_vid_cls_ed"][1], out["src_vid_ed"][1, :60].mean(0))
 
@@ -61,8 +63,8 @@ def test_every_parameter_gets_a_gradient_except_the_documented_ones():
     total = sum(losses[k] * w for k, w in criterion.weight_dict.items() if k in losses)
     total.backward()
     no_grad = {n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0}
-    # reference §9: the unused text position embedding, and decoder layer 0's self-attention content projections
-    # whose input (the content query) is all zeros
+    # as in a backward pass of the original code: the unused text position embedding, and decoder layer 0's
+    # self-attention content projections whose input (the content query) is all zeros
     assert no_grad == {"txt_pos.position_embeddings.weight", "txt_pos.norm.weight", "txt_pos.norm.bias",
                        "decoder.layers.0.sa_qcontent_proj.weight", "decoder.layers.0.sa_kcontent_proj.weight",
                        "decoder.layers.0.sa_v_proj.weight"}

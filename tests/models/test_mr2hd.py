@@ -1,4 +1,5 @@
-"""MR2HD: the vectorised implementation against a straightforward per-sample loop (reference §2.6)."""
+"""MR2HD: the vectorised implementation against a straightforward per-sample loop (as TR-DETR's
+tr_detr/model.py:205 ``MR2HD`` writes it)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """Annotation jsonl files of QVHighlights, Charades-STA and TVSum: read, validate, return plain dict records.
 
-Records stay the dicts of the file (reference §1.1) so that what the original mutates (the in-place window shuffle,
-§8.6) can be reproduced. Every problem raises ``AnnotationError`` naming the file, the 1-based line and the field,
-before any feature is read.
+Records stay the dicts of the file so that what the original mutates (the in-place window shuffle of
+tr_detr/start_end_dataset.py:304) can be reproduced. Every problem raises ``AnnotationError`` naming the file, the
+1-based line and the field, before any feature is read.
 
 Fields checked:
     qvhighlights  qid int, query str, duration > 0, vid str; labelled rows also relevant_windows [[st, ed], ...] with
@@ -139,7 +139,8 @@ def load_annotations(path: str | Path, dataset: str) -> tuple[list[dict], bool]:
 
 
 def filter_tvsum_domain(records: list[dict], domain: str, path: str | Path) -> list[dict]:
-    """Keep one TVSum domain (each domain is trained and evaluated separately, reference §1.1)."""
+    """Keep one TVSum domain (each domain is trained and evaluated separately: the
+    original's tr_detr/scripts/tvsum/train_tvsum.sh runs one training per domain)."""
     if domain not in TVSUM_DOMAINS:
         raise ValueError(f"tvsum_domain must be one of {', '.join(TVSUM_DOMAINS)}, got {domain!r}")
     kept = [r for r in records if r["domain"] == domain]

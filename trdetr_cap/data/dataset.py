@@ -1,10 +1,11 @@
 """Moment-retrieval dataset and its collate function: files on disk -> padded batch (docs/contracts.md, "Batch").
 
-Per sample (reference §1.3): each video feature set is truncated to ``max_v_l`` rows, L2-normalised per row
-separately, cut to the sets' common length and concatenated; with audio, video and audio are cut to a shared length L.
-Text keeps ``max_q_l`` tokens, L2-normalised (TVSum text: neither). Caption rows (one per clip) are L2-normalised like
-text and aligned with the video rows (cut to L; a shorter caption sequence leaves masked zero rows). The processed
-arrays are computed once and cached when ``cfg.data.preload`` allows, else read on every access as the original.
+Per sample (as the original's tr_detr/start_end_dataset.py:317-380): each video feature set is truncated to ``max_v_l``
+rows, L2-normalised per row separately, cut to the sets' common length and concatenated; with audio, video and audio are
+cut to a shared length L. Text keeps ``max_q_l`` tokens, L2-normalised (TVSum text: neither). Caption rows (one per
+clip) are L2-normalised like text and aligned with the video rows (cut to L; a shorter caption sequence leaves masked
+zero rows). The processed arrays are computed once and cached when ``cfg.data.preload`` allows, else read on every
+access as the original.
 
 ``collate`` assembles ``src_vid`` = [video, TEF, audio, TEF] along channels (TEF of clip i of L = [i/L, (i+1)/L]),
 zero-pads to the batch maxima and builds float masks (1 = valid).
@@ -89,7 +90,7 @@ class MomentDataset(Dataset):
         if should_preload(d.preload, self._estimate_bytes(len(vids), len(qids))):
             self.preload(vids, qids)
 
-    # ---- processing of one key (reference §1.3 steps 1-3) -------------------------------------------------------
+    # ---- processing of one key (truncate, normalise, cut, concatenate) ------------------------------------------
     def _compute_video(self, vid: str) -> np.ndarray:
         d = self.cfg.data
         parts = [store.read(vid, d.max_v_l) for store in self.video_stores]

@@ -2,7 +2,8 @@
 
 Two kinds of store hold per-video / per-query arrays of shape (L, D):
 
-* ``NpzDirStore``: the released directory layouts (reference §1.2), one file per key. QVHighlights video
+* ``NpzDirStore``: the released directory layouts (read by the original's
+  tr_detr/start_end_dataset.py:317-380), one file per key. QVHighlights video
   ``{dir}/{vid}.npz`` key ``features``; text ``{dir}/qid{qid}.npz`` key ``last_hidden_state``; audio
   ``{dir}/{vid}.npy``; TVSum video ``{dir}/{vid}_rgb.npy`` + ``{dir}/{vid}_opt.npy`` (joined along channels);
   TVSum text ``{dir}/{qid}.npz`` key ``token``.

@@ -1,10 +1,11 @@
-"""Training targets of one sample, exactly as the original computes them (reference §1.3 steps 4-8).
+"""Training targets of one sample, exactly as the original computes them
+(tr_detr/start_end_dataset.py:227-316: span, pos_mask, saliency labels and pairs, TVSum labels).
 
 All functions take the sample's feature length ``L`` (rows after truncation and the shared-length cut) and return
 numpy arrays; random draws use Python's ``random`` module in the original's order (window shuffle, then easy
 positive, then easy negative) so a seeded run draws the same clips.
 
-Faithful quirks, each behind a ``FixConfig`` switch (reference §8.6):
+Faithful quirks, each behind a ``FixConfig`` switch:
 * ``fix_pos_mask_overflow``: a relevant clip id >= L grows ``pos_mask`` to max(id) + 1, erasing its in-range
   positives, and ``saliency_all_labels`` to L + 1 (faithful); fixed, such ids are dropped from both and from the
   easy-positive pool.
@@ -151,8 +152,9 @@ def charades_labels(record: dict, feat_len: int, clip_len: float, max_windows: i
 
 
 def tvsum_labels(record: dict, feat_len: int) -> Labels:
-    """TVSum (§1.3.8): agg = sum over 20 annotators of (score - 1), 0..80; saliency = agg / 80 * 12; pos_mask = top
-    half of clips by agg (argsort order); one hard pair (argmax vs argmin agg); dummy span [[0, 0]]."""
+    """TVSum (the original's tr_detr/start_end_dataset.py:273): agg = sum over 20 annotators of (score - 1), 0..80;
+    saliency = agg / 80 * 12; pos_mask = top half of clips by agg (argsort order); one hard pair (argmax vs argmin
+    agg); dummy span [[0, 0]]."""
     label = np.asarray(record["label"], dtype=np.float64)
     agg = (label - 1.0).sum(-1)[:feat_len]
     order = np.argsort(agg)

@@ -3,7 +3,8 @@
 A checkpoint holds everything ``--resume`` needs to continue a run bit-for-bit on the same hardware: model, optimizer
 and scheduler states, the 0-based epoch just finished, the model-selection state (best score, early-stopping count)
 and the python / numpy / torch / CUDA RNG states at the moment it was written. Nothing is pickled beyond plain
-containers, numbers, strings and tensors (the original pickled an argparse Namespace; reference §8.11).
+containers, numbers, strings and tensors (the original pickled an argparse Namespace, tr_detr/train.py:190, which
+torch >= 2.6 loads only with ``weights_only=False``).
 """
 
 from __future__ import annotations

@@ -136,7 +136,7 @@ def evaluate(
     amp: bool = False,
     progress: bool = True,
 ) -> tuple[list[dict[str, Any]], dict[str, float]]:
-    """Run the model over ``loader`` and build submission rows (reference §5).
+    """Run the model over ``loader`` and build submission rows (``postprocess.py`` says how).
 
     Returns (rows in loader order, per-sample averaged weighted eval losses; empty when ``criterion`` is None or the
     split has no labels).

@@ -1,7 +1,7 @@
 """Import a checkpoint written by the original TR-DETR code (e.g. its released QVHighlights ``model_best.ckpt``).
 
 The original saves ``{"model": state_dict, "optimizer", "lr_scheduler", "epoch", "opt": argparse.Namespace}``
-(reference §8.11). Its parameters are the ones of this project's model under other names (``rename_original_key``);
+(tr_detr/train.py:190). Its parameters are the ones of this project's model under other names (``rename_original_key``);
 the two 1x1 ``Conv1d`` kernels of the refinement stage are ``Linear`` weights here. The hyper-parameters in ``opt``
 become this project's config (``config_overrides_from_opt``), with the input widths taken from the weights.
 

@@ -1,4 +1,4 @@
-"""Model outputs -> submission rows (reference §5).
+"""Model outputs -> submission rows (as the original's tr_detr/inference.py:175 ``compute_mr_results``).
 
 Faithful defaults reproduce the original: score = softmax foreground (index 0), windows = cxw -> (st, ed) scaled by the
 video's ``duration``, all queries kept and sorted by score, endpoints clamped to [0, 150] and rounded to multiples of

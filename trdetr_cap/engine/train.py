@@ -118,7 +118,8 @@ CURVE_METRICS = ["MR-full-mAP", "MR-full-R1@0.5", "MR-full-R1@0.7", "MR-R1@0.5",
 
 
 def selection_key(cfg: Config) -> str:
-    """The val metric used for model selection (reference §4): TVSum's top-5 mAP, else MR-full-mAP."""
+    """The val metric used for model selection, as the original's tr_detr/train.py:184 and :291: TVSum's top-5
+    mAP, else MR-full-mAP."""
     return "mAP" if cfg.data.dataset == "tvsum" else "MR-full-mAP"
 
 

@@ -1,4 +1,5 @@
-"""QVHighlights metrics, number for number as the official ``standalone_eval`` (reference §6), vectorised over queries.
+"""QVHighlights metrics, number for number as the official ``standalone_eval/eval.py``
+(Moment-DETR's, copied unchanged into TR-DETR), vectorised over queries.
 
 Moment retrieval (MR), per length bucket (full / short (0, 10] / middle (10, 30] / long (30, 150] seconds):
   * mAP: the first ``MAX_PRED_WINDOWS`` listed windows, sorted by score (stable); greedy matching per IoU threshold,

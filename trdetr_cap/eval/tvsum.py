@@ -1,4 +1,5 @@
-"""TVSum highlight-detection top-5 mAP, the UMT protocol used by TR-DETR (reference §5.8).
+"""TVSum highlight-detection top-5 mAP, the UMT protocol used by TR-DETR
+(its tr_detr/inference.py:90 ``compute_hl_results``).
 
 Formats: GT rows ``{qid, vid, domain, label}`` with ``label`` (n_clips, n_annotators) raw scores (20 annotators,
 1..5); submission rows ``{qid, vid, pred_saliency_scores}``, one score per clip. As in the original

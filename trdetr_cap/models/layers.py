@@ -1,4 +1,5 @@
-"""Small building blocks: input projections, MLP, sine position encodings (reference §2.1, §2.3, §2.4).
+"""Small building blocks: input projections, MLP, sine position encodings (the original's
+``LinearLayer`` and ``MLP`` in tr_detr/model.py:504-542, ``PositionEmbeddingSine`` in tr_detr/position_encoding.py:35).
 
 All tensors are batch-first: (B, L, D).
 """

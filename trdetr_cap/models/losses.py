@@ -1,4 +1,5 @@
-"""TR-DETR losses (reference §3), all inside one criterion so each is logged separately.
+"""TR-DETR losses (the original's SetCriterion, tr_detr/model.py:251, plus tr_detr/loss_fun/CTCLoss.py and
+VTCLoss.py, which it adds in tr_detr/train.py:75-83), all inside one criterion so each is logged separately.
 
 Moment losses per decoder layer (aux layers suffixed ``_0``, ``_1``, ...): ``loss_span`` (L1 on cxw),
 ``loss_giou`` (1 - gIoU on start/end), ``loss_label`` (sigmoid focal over both logits) and the logged-only

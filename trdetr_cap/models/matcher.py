@@ -1,4 +1,5 @@
-"""Hungarian matching of predicted spans to ground-truth spans (reference §3, as DETR's matcher)."""
+"""Hungarian matching of predicted spans to ground-truth spans (as the original's
+tr_detr/matcher.py, DETR's matcher on 1-D spans)."""
 
 from __future__ import annotations
 

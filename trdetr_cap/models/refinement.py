@@ -1,5 +1,5 @@
-"""Query-guided visual refinement (reference §2.2): a VSLNet-style context-query block whose output *replaces* the
-projected video stream (no residual, padded clips not zeroed).
+"""Query-guided visual refinement (the original's ``VSLFuser``, tr_detr/interaction/test_CQA.py:105): a VSLNet-style
+context-query block whose output *replaces* the projected video stream (no residual, padded clips not zeroed).
 
 The context C is the video (B, Lv, D), the query Q the text (B, Lt, D). ``ContextQueryAttention`` is also reused
 by the caption fusion (captions as context), so it takes generic context / query tensors.

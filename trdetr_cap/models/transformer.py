@@ -1,4 +1,5 @@
-"""Transformer parts of TR-DETR (reference §2.4), batch-first (B, L, D) throughout.
+"""Transformer parts of TR-DETR (the original's tr_detr/transformer.py, sequence-first there), batch-first (B, L, D)
+throughout.
 
 * ``T2VEncoder``: video tokens attend to the text (text passes through unchanged and is dropped afterwards), with the
   original's mis-tiled padding mask by default (``mistiled_padding_mask``).

@@ -1,5 +1,6 @@
-"""TR-DETR (reference §2): wires projections, query-guided refinement, T2V encoder, the shared encoder applied twice
-with HD2MR re-weighting, the anchor decoder, span / class heads and MR2HD saliency refinement.
+"""TR-DETR (the original's tr_detr/model.py:47 and tr_detr/transformer.py:58): wires projections, query-guided
+refinement, T2V encoder, the shared encoder applied twice with HD2MR re-weighting, the anchor decoder, span / class
+heads and MR2HD saliency refinement.
 
 Shapes: B batch, Lv padded video length, Lt padded text length, D hidden size, Nq queries.
 """
@@ -67,7 +68,8 @@ def gather_clip_range(features: torch.Tensor, start: torch.Tensor, count: torch.
 
 
 class TRDETR(nn.Module):
-    """Joint moment retrieval + highlight detection. ``forward`` returns the reference §2.7 dict."""
+    """Joint moment retrieval + highlight detection. ``forward`` returns the original's output dict
+    (tr_detr/model.py:164-201) plus ``txt_mask``; docs/contracts.md lists its keys and shapes."""
 
     def __init__(self, model_cfg: ModelConfig, fixes: FixConfig, caption_cfg: CaptionConfig, max_q_l: int,
                  clip_len: float):
@@ -147,7 +149,7 @@ class TRDETR(nn.Module):
             "pred_spans": outputs_span[-1],
             "saliency_scores": saliency,
             "video_mask": src_vid_mask,
-            "txt_mask": src_txt_mask,  # not in §2.7: the criterion's CTC needs it
+            "txt_mask": src_txt_mask,  # not in the original's dict: the criterion's CTC needs it
         }
         if self.aux_loss:
             out["aux_outputs"] = [{"pred_logits": a, "pred_spans": b}
