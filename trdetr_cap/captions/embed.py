@@ -10,9 +10,9 @@ import math
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from trdetr_cap.data.captions import read_captions_jsonl, write_caption_features
+from trdetr_cap.utils.progress import progress
 
 
 def align_to_clips(features: np.ndarray, caption_len: float, clip_len: float = 2.0) -> np.ndarray:
@@ -37,7 +37,7 @@ def embed_captions(captions_path: str | Path, out_path: str | Path, encoder_name
     rows = read_captions_jsonl(captions_path)
     encoder = ClipFeatureExtractor(encoder_name, device, batch_size)
     features = {}
-    for vid, row in tqdm(rows.items(), desc="embedding captions", unit="video"):
+    for vid, row in progress(rows.items(), "embedding captions", unit="video"):
         pooled = encoder.encode_pooled(row["captions"])
         features[vid] = align_to_clips(pooled, float(row["clip_len"]), clip_len).astype(dtype)
     write_caption_features(out_path, features, encoder=encoder_name, clip_len=clip_len, dtype=dtype)

@@ -19,10 +19,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from trdetr_cap.captions.backends import CaptionBackend
 from trdetr_cap.data.captions import read_captions_jsonl, write_captions_jsonl
+from trdetr_cap.utils.progress import progress
 from trdetr_cap.video.batch import in_shard
 from trdetr_cap.video.decode import VideoDecodeError, num_clips, probe_video, sample_frames
 
@@ -112,7 +112,7 @@ def generate_captions(
     failures: list[tuple[Path, str]] = []
     target.parent.mkdir(parents=True, exist_ok=True)
     with open(partial, "a", encoding="utf-8") as log_file:
-        for path in tqdm(todo, desc=f"captions shard {shard[0]}/{shard[1]}", unit="video"):
+        for path in progress(todo, f"captions shard {shard[0]}/{shard[1]}", unit="video"):
             try:
                 row = caption_video(path, backend, prompt, window, stride, frames, batch_size)
             except VideoDecodeError as e:

@@ -22,7 +22,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
+
+from trdetr_cap.utils.progress import progress
 
 L2_EPS = 1e-5  # the original divides by (norm + 1e-5)
 
@@ -242,7 +243,7 @@ class ProcessedFeatures:
 
     def preload(self, keys: Iterable[str]) -> None:
         keys = sorted(set(keys) - self.cache.keys())
-        for key in tqdm(keys, desc=f"preload {self.name}", unit="item", leave=False, disable=len(keys) < 200):
+        for key in progress(keys, f"preload {self.name}", unit="item", disable=len(keys) < 200):
             self.cache[key] = np.ascontiguousarray(self.compute(key), dtype=self.cache_dtype)
 
 

@@ -20,9 +20,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from trdetr_cap.data.features import FeatureError, NpzDirStore, layout_for
+from trdetr_cap.utils.progress import progress as progress_bar
 
 FLOAT16_MAX = 65504.0
 ROLES = ("video", "text", "audio")
@@ -89,7 +89,7 @@ def pack_directory(src: str | Path, out: str | Path, dataset: str | None = None,
         if "dim" in f.attrs:
             store.dim = int(f.attrs["dim"])
         todo = [k for k in keys if k not in f]
-        for i, key in enumerate(tqdm(todo, desc=f"pack {src.name}", unit="file", disable=not progress)):
+        for i, key in enumerate(progress_bar(todo, f"pack {src.name}", unit="file", disable=not progress)):
             arr = store.read(key)
             if dtype == "float16" and np.abs(arr).max() > FLOAT16_MAX:
                 raise FeatureError(f"{key!r} in {store.location(key)}: values beyond the float16 range; use --dtype "

@@ -11,11 +11,11 @@ from contextlib import nullcontext
 from typing import Any
 
 import torch
-from tqdm import tqdm
 
 from trdetr_cap.config import PostprocessConfig
 from trdetr_cap.data import move_to_device
 from trdetr_cap.engine.postprocess import outputs_to_submission
+from trdetr_cap.utils.progress import progress as progress_bar
 
 
 class NonFiniteLossError(RuntimeError):
@@ -105,8 +105,7 @@ def train_one_epoch(
     criterion.train()
     weight_dict = criterion.weight_dict
     meter = LossMeter()
-    bar = tqdm(loader, desc=f"train epoch {epoch + 1}", leave=False, disable=not progress, dynamic_ncols=True)
-    for step, batch in enumerate(bar):
+    for step, batch in enumerate(progress_bar(loader, f"train epoch {epoch + 1}", unit="batch", disable=not progress)):
         batch = move_to_device(batch, device)
         with autocast_context(device, amp):
             outputs = model(**batch["inputs"])
@@ -146,7 +145,7 @@ def evaluate(
         criterion.eval()
     rows: list[dict[str, Any]] = []
     meter = LossMeter()
-    for batch in tqdm(loader, desc="evaluate", leave=False, disable=not progress, dynamic_ncols=True):
+    for batch in progress_bar(loader, "evaluate", unit="batch", disable=not progress):
         batch = move_to_device(batch, device)
         with autocast_context(device, amp):
             outputs = model(**batch["inputs"])

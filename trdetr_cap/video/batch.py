@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
-from tqdm import tqdm
 
 from trdetr_cap.utils.io import atomic_write_bytes, iter_jsonl_objects
+from trdetr_cap.utils.progress import progress
 from trdetr_cap.video.decode import VideoDecodeError, probe_video, sample_frame_sets
 
 
@@ -124,8 +124,8 @@ def extract_videos(
         return dict(zip(dirs, decode_jointly(path, [encoders[d] for d in dirs], clip_len), strict=True))
 
     failures: list[tuple[Path, str]] = []
-    for (path, dirs), result in tqdm(_prefetched(jobs, load, num_workers), total=len(jobs), desc="videos",
-                                     unit="video"):
+    for (path, dirs), result in progress(_prefetched(jobs, load, num_workers), "videos", total=len(jobs),
+                                         unit="video"):
         if isinstance(result, VideoDecodeError):
             log(f"skipped: {result}")
             failures.append((path, str(result)))
@@ -160,7 +160,7 @@ def extract_queries(
     """Write ``{out_root}/clip_text_features/qid{qid}.npz`` for each (qid, query); return how many were written."""
     out_dir = Path(out_root) / "clip_text_features"
     todo = [(q, text) for q, text in queries if overwrite or not (out_dir / f"qid{q}.npz").exists()]
-    for start in tqdm(range(0, len(todo), batch_size), desc="queries", unit="batch"):
+    for start in progress(range(0, len(todo), batch_size), "queries", unit="batch"):
         chunk = todo[start:start + batch_size]
         for (qid, _), feats in zip(chunk, encoder.encode_texts([text for _, text in chunk]), strict=True):
             save_npz(out_dir / f"qid{qid}.npz", **feats)
