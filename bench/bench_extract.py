@@ -86,7 +86,7 @@ def bench_inference(video: Path, clip_model: str, workdir: Path, device: str, n_
     cfg = Config()
     cfg.data.v_feat_dirs = ["clip_features"]
     cfg.model.v_feat_dim = 512 + 2
-    cfg.post.max_duration = -1.0
+    cfg.post.max_duration = None  # clamp to the video's duration
     model, _ = build_model(cfg)
     ckpt = workdir / "tiny_trdetr.ckpt"
     save_checkpoint(ckpt, model=model, optimizer=None, lr_scheduler=None, epoch=0, config=cfg.to_dict())

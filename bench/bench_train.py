@@ -140,8 +140,7 @@ def main() -> None:
     params = SyntheticParams(n_train=n_train, n_val=args.eval_queries, min_clips=75, max_clips=75)
     root = generate(args.data, params)
     cfg = load_config(ROOT / "configs" / "qvhighlights.yaml", {**synthetic_overrides(root), "cap_feat_path": ""})
-    cfg.train.device = args.device
-    device = select_device(cfg.train.device)
+    device = select_device(args.device)
     torch.manual_seed(0)
     train_set, val_set = build_dataset(cfg, "train"), build_dataset(cfg, "val")
     infer_feature_dims(cfg, train_set)

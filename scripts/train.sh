@@ -2,7 +2,8 @@
 # Train TR-DETR (python -m trdetr_cap.train); extra arguments are passed through.
 #   bash scripts/train.sh                       # built-in synthetic dataset: generated once under data/synthetic,
 #                                               # a few minutes on 2 CPU cores, prints the val metrics
-#   bash scripts/train.sh --config configs/qvhighlights.yaml --results_dir runs/qvh
+#   bash scripts/train.sh --config configs/qvhighlights.yaml --out runs/qvh
+#   bash scripts/train.sh --config configs/qvhighlights.yaml --config configs/captions/recommended.yaml  # overlays
 #   bash scripts/train.sh --resume runs/qvh     # continue a killed run
 # Without --config (and without --resume) the synthetic config is used.
 set -euo pipefail

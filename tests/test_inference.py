@@ -36,11 +36,11 @@ def make_checkpoint(path, feat_root, max_v_l: int, captions: bool = False, slowf
     cfg.data.t_feat_dir = str(feat_root / "clip_text_features")
     cfg.data.max_v_l = max_v_l
     cfg.model.v_feat_dim = 2304 * slowfast + 512 + 2
-    cfg.post.max_duration = -1.0  # clamp to each video's own duration
+    cfg.post.max_duration = None  # clamp to each video's own duration
     if captions:
         cfg.caption.cap_cross_attn = True
-        cfg.caption.cap_frames = 1
-        cfg.caption.cap_max_new_tokens = 2
+        cfg.captioner.cap_frames = 1
+        cfg.captioner.cap_max_new_tokens = 2
     from trdetr_cap.models import build_model
 
     torch.manual_seed(0)

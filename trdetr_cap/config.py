@@ -1,167 +1,215 @@
-"""Typed configuration: one dataclass per concern, YAML files in ``configs/``, argparse generated from the fields.
+"""Typed configuration: the experiment (``Config``) apart from the run (``RunConfig``), YAML overlays, flags.
 
-Every field has a unique name across all sections, so the command line is flat and keeps TR-DETR's argument names
-(``--bsz --lr --n_epoch --seed --v_feat_dirs ...``). Resolution order: dataclass defaults < YAML (a file may name a
-``_base_`` YAML it extends, relative to itself) < command-line flags. The resolved config is plain data
-(``to_dict``) and is stored beside every checkpoint.
+``Config`` is the experiment: data, fixes, model, caption fusion, captioner, loss, schedule and post-processing. A
+run saves it as ``config.yaml`` and beside every checkpoint; reused as ``--config`` it starts a fresh run of the
+same experiment. ``RunConfig`` is how one process runs it (output directory, resume, device, loader workers,
+preloading): a run records it in ``run.yaml`` and it never enters an experiment.
+
+Every field name is unique across sections, so the command line is flat and keeps TR-DETR's argument names
+(``--bsz --lr --n_epoch --seed --v_feat_dirs ...``); a field's ``help`` metadata is its ``--help`` text. Resolution:
+dataclass defaults (TR-DETR's QVHighlights values) < YAML overlays in order (``--config A --config B``: B wins; a
+file may name a ``_base_`` file or list of files it extends, relative to itself) < command-line flags. Values are
+checked as the config is built: an unknown key, a wrong type or a value outside a ``Literal``'s choices raises
+``ConfigError``, one line naming the file or flag and the field. ``None`` (YAML ``null``, ``none`` or an empty value
+on the command line) means "not set": a width inferred from the data, no NMS, no audio.
+
+Config dicts written before this layout (run state in ``train``/``data``, the captioner in ``caption``, ``-1``/``0``/
+``""`` for "not set") are recognised and upgraded by ``from_dict`` and the YAML reader (``upgrade_legacy``).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 import types
 import typing
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
+
+Dataset = Literal["qvhighlights", "charades", "tvsum"]
+TvsumDomain = Literal["BK", "BT", "DS", "FM", "GA", "MS", "PK", "PR", "VT", "VU"]
+EarlyFusion = Literal["none", "concat", "gated"]
+CaptionBackend = Literal["internvl2", "transformers", "vllm"]
+SpanScale = Literal["duration", "feat_len"]
+Preload = Literal["auto", "always", "never"]
+
+DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+
+
+class ConfigError(ValueError):
+    """A config value, key or file that cannot be used; the message is one line naming the file or flag and field."""
+
+
+def setting(default: Any, help: str, *, above: float | None = None, at_most: float | None = None) -> Any:
+    """A config field with its ``--help`` text; ``above``/``at_most`` bound a number (checked when it is set)."""
+    meta = {"help": help, "above": above, "at_most": at_most}
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=meta)
+    return field(default=default, metadata=meta)
 
 
 @dataclass
 class DataConfig:
     """What is read from disk and how samples are labelled (the original's tr_detr/start_end_dataset.py)."""
 
-    dataset: str = "qvhighlights"  # qvhighlights | charades | tvsum
-    train_path: str = ""  # annotation jsonl
-    eval_path: str = ""  # annotation jsonl used for validation / model selection
-    v_feat_dirs: list[str] = field(default_factory=list)  # npz directories or packed .h5 files, concatenated in order
-    t_feat_dir: str = ""  # query token features (npz directory or packed .h5)
-    a_feat_dir: str = ""  # optional audio features (PANN); empty = no audio
-    cap_feat_path: str = ""  # caption features HDF5 (one (n_clips, D) dataset per vid); empty = no captions
-    tvsum_domain: str = ""  # TVSum: train/evaluate one domain (BK BT DS FM GA MS PK PR VT VU)
-    preload: str = "auto"  # auto | always | never: hold feature stores in RAM
-    max_v_l: int = 75
-    max_q_l: int = 32
-    clip_len: float = 2.0  # seconds per feature row
-    max_windows: int = 5
-    use_tef: bool = True  # append [i/L, (i+1)/L] to each clip (ctx_mode=video_tef)
-    normalize_v: bool = True
-    normalize_t: bool = True
-    txt_drop_ratio: float = 0.0
-    num_workers: int = 0  # 0 on CPU: loader workers beside torch's threads thrash a 2-core machine
+    dataset: Dataset = setting("qvhighlights", "annotation format, labels and metrics")
+    train_path: str | None = setting(None, "training annotations (jsonl)")
+    eval_path: str | None = setting(None, "validation annotations (jsonl): evaluation and model selection")
+    v_feat_dirs: list[str] = setting([], "video features: npz directories or packed .h5 files, concatenated in order")
+    t_feat_dir: str | None = setting(None, "query token features (npz directory or packed .h5)")
+    a_feat_dir: str | None = setting(None, "audio features (PANN), joined to the video features; none = no audio")
+    cap_feat_path: str | None = setting(None, "caption features (HDF5, one (n_clips, D) dataset per video); read "
+                                              "only when a caption-fusion piece is on")
+    tvsum_domain: TvsumDomain | None = setting(None, "TVSum: the one domain to train and evaluate")
+    max_v_l: int = setting(75, "clips per video kept (longer videos are cut)", above=0)
+    max_q_l: int = setting(32, "query tokens kept", above=0)
+    clip_len: float = setting(2.0, "seconds per feature row", above=0)
+    max_windows: int = setting(5, "ground-truth windows kept per query (more are subsampled)", above=0)
+    use_tef: bool = setting(True, "append the temporal endpoint feature [i/L, (i+1)/L] to each clip")
+    normalize_v: bool = setting(True, "L2-normalise each video feature row")
+    normalize_t: bool = setting(True, "L2-normalise each query token feature")
+    txt_drop_ratio: float = setting(0.0, "training: fraction of query tokens dropped")
 
 
 @dataclass
 class FixConfig:
     """Switches for the original code's bugs (docs/model.md). False = faithful to TR-DETR (the default)."""
 
-    fix_pos_mask_overflow: bool = False  # pos_mask / saliency labels never grow beyond L
-    fix_window_shuffle: bool = False  # subsample >max_windows windows on a copy, not in the annotation in place
-    fix_hd2mr_mask: bool = False  # mask padded clips out of the HD2MR softmax
-    fix_t2v_attn_mask: bool = False  # T2V: drop the original's mis-tiled (padded video x padded text) attn_mask
-    fix_mr2hd_span: bool = False  # MR2HD: own length, clamped indices, packed GRU (undamped: hurts HD, docs/model.md)
-    fix_vtc_mask: bool = False  # VTC global vectors are masked means
-    fix_ctc_mask: bool = False  # CTC averages over valid clips only, text global renormalised
-    fix_rank_divisor: bool = False  # rank contrastive divides by the number of thresholds used (11), not 12
+    fix_pos_mask_overflow: bool = setting(False, "pos_mask / saliency labels never grow beyond L")
+    fix_window_shuffle: bool = setting(False, "subsample >max_windows windows on a copy, not in the annotation")
+    fix_hd2mr_mask: bool = setting(False, "mask padded clips out of the HD2MR softmax")
+    fix_t2v_attn_mask: bool = setting(False, "T2V: drop the original's mis-tiled (padded video x text) attn_mask")
+    fix_mr2hd_span: bool = setting(False, "MR2HD: own length, clamped indices, packed GRU (undamped it hurts HD)")
+    fix_vtc_mask: bool = setting(False, "VTC global vectors are masked means")
+    fix_ctc_mask: bool = setting(False, "CTC averages over valid clips only, text global renormalised")
+    fix_rank_divisor: bool = setting(False, "rank contrastive divides by the thresholds used (11), not 12")
 
 
 @dataclass
 class ModelConfig:
-    """TR-DETR architecture (the original's tr_detr/model.py, transformer.py). Defaults are the QVHighlights model."""
+    """TR-DETR architecture (the original's tr_detr/model.py, transformer.py); defaults: the QVHighlights model."""
 
-    v_feat_dim: int = 0  # input width incl. TEF (and audio); 0 = inferred from the data
-    t_feat_dim: int = 512
-    hidden_dim: int = 256  # must be 256: the anchor sine embedding is 128 + 128
-    nheads: int = 8
-    dim_feedforward: int = 1024
-    t2v_layers: int = 2
-    enc_layers: int = 2
-    dec_layers: int = 2
-    num_queries: int = 10
-    dropout: float = 0.1
-    input_dropout: float = 0.5
-    n_input_proj: int = 2
-    use_txt_pos: bool = False
-    keep_txt_pos_embed: bool = True  # create the never-used text position embedding (8,704 params) as the original
-    aux_loss: bool = True
-    mr2hd_scale: float = 1.0  # multiplies the MR2HD weights w_t = <g, v_t>; 1 = the original
+    v_feat_dim: int | None = setting(None, "input width incl. TEF and audio; none = inferred from the data", above=0)
+    t_feat_dim: int | None = setting(512, "query feature width; none = inferred from the data", above=0)
+    hidden_dim: int = setting(256, "model width; must be 256: the anchor sine embedding is 128 + 128", above=0)
+    nheads: int = setting(8, "attention heads", above=0)
+    dim_feedforward: int = setting(1024, "feed-forward width", above=0)
+    t2v_layers: int = setting(2, "text-to-video encoder layers", above=0)
+    enc_layers: int = setting(2, "encoder layers (applied before and after HD2MR, shared weights)", above=0)
+    dec_layers: int = setting(2, "decoder layers", above=0)
+    num_queries: int = setting(10, "moment queries", above=0)
+    dropout: float = setting(0.1, "transformer dropout")
+    input_dropout: float = setting(0.5, "dropout in the input projections")
+    n_input_proj: int = setting(2, "layers of each input projection", above=0)
+    use_txt_pos: bool = setting(False, "add position embeddings to the query tokens")
+    keep_txt_pos_embed: bool = setting(True, "create the never-used text position embedding (8,704 params) as "
+                                             "the original")
+    aux_loss: bool = setting(True, "losses on every decoder layer")
+    mr2hd_scale: float = setting(1.0, "multiplies the MR2HD weights w_t = <g, v_t>; 1 = the original")
 
 
 @dataclass
 class CaptionConfig:
     """Caption-guided fusion (this project's extension). All off = the TR-DETR baseline exactly."""
 
-    cap_feat_dim: int = 512
-    cap_early_fusion: str = "none"  # none | concat | gated: (a) captions joined to the clip features
-    cap_cross_attn: bool = False  # (b) captions as a second text stream in the refinement / T2V stage
-    cap_sim_prior: bool = False  # (c) caption-query similarity prior on saliency and HD2MR weights
-    cap_prior_init: float = 0.0  # initial (learned) strength of the prior
-    cap_align_loss_coef: float = 0.0  # (d) caption-clip alignment loss weight; 0 = off
-    cap_dropout: float = 0.1  # drop whole caption rows in training so the model never relies on them blindly
-    # generating and embedding captions (python -m trdetr_cap.captions)
-    cap_model: str = "OpenGVLab/InternVL2-8B"  # the captioner: hub name or local directory
-    cap_backend: str = "internvl2"  # internvl2 (its remote code) | transformers (-hf checkpoints) | vllm
-    cap_prompt: str = "Describe what happens in this short video clip in one sentence."
-    cap_window: float = 2.0  # seconds of video each caption sees, centred on its clip
-    cap_stride: float = 2.0  # seconds between captions (2 = one caption per feature clip)
-    cap_frames: int = 2  # frames per window shown to the captioner, spread evenly over it
-    cap_max_new_tokens: int = 48
-    cap_text_encoder: str = "openai/clip-vit-base-patch32"  # embeds captions (CLIP text, projected pooled output)
+    cap_feat_dim: int | None = setting(512, "caption feature width; none = inferred from the data", above=0)
+    cap_early_fusion: EarlyFusion = setting("none", "(a) caption features joined to the clip features")
+    cap_cross_attn: bool = setting(False, "(b) captions as a second text stream in the refinement / T2V stage")
+    cap_sim_prior: bool = setting(False, "(c) caption-query similarity prior on saliency and HD2MR weights")
+    cap_prior_init: float = setting(0.0, "initial (learned) strength of the prior")
+    cap_align_loss_coef: float = setting(0.0, "(d) caption-clip alignment loss weight; 0 = off")
+    cap_dropout: float = setting(0.1, "training: drop whole caption rows so the model never relies on them blindly")
+
+    def enabled(self) -> bool:
+        """True when any caption piece is on: then the data carries caption features and the model reads them."""
+        return self.cap_early_fusion != "none" or self.cap_cross_attn or self.cap_sim_prior or \
+            self.cap_align_loss_coef > 0
+
+
+@dataclass
+class CaptionerConfig:
+    """How the caption features were made (``captions generate`` / ``embed``) and how inference captions a video."""
+
+    cap_model: str = setting("OpenGVLab/InternVL2-8B", "the captioner: hub name or local directory")
+    cap_backend: CaptionBackend = setting("internvl2", "internvl2 (its remote code), transformers (-hf "
+                                                       "checkpoints) or vllm")
+    cap_prompt: str = setting("Describe what happens in this short video clip in one sentence.",
+                              "the captioner's prompt")
+    cap_window: float = setting(2.0, "seconds of video each caption sees, centred on its clip", above=0)
+    cap_stride: float = setting(2.0, "seconds between captions (2 = one caption per feature clip)", above=0)
+    cap_frames: int = setting(2, "frames per window shown to the captioner, spread over it", above=0)
+    cap_max_new_tokens: int = setting(48, "caption length limit in tokens", above=0)
+    cap_text_encoder: str = setting("openai/clip-vit-base-patch32", "embeds captions (CLIP text tower, projected "
+                                                                    "pooled output)")
 
 
 @dataclass
 class LossConfig:
     """Matcher costs and loss weights (the original's tr_detr/matcher.py and SetCriterion in tr_detr/model.py)."""
 
-    set_cost_span: float = 10.0
-    set_cost_giou: float = 1.0
-    set_cost_class: float = 4.0
-    span_loss_coef: float = 10.0
-    giou_loss_coef: float = 1.0
-    label_loss_coef: float = 4.0
-    focal_alpha: float = 0.25
-    focal_gamma: float = 2.0
-    lw_saliency: float = 1.0
-    saliency_margin: float = 0.2
-    rank_tau: float = 0.5
-    vtc_loss_coef: float = 0.3
-    ctc_loss_coef: float = 0.5
-    align_temperature: float = 0.07
-    use_matcher: bool = True  # False for TVSum: saliency + alignment losses only
+    set_cost_span: float = setting(10.0, "matcher: L1 span cost")
+    set_cost_giou: float = setting(1.0, "matcher: gIoU cost")
+    set_cost_class: float = setting(4.0, "matcher: foreground cost")
+    span_loss_coef: float = setting(10.0, "L1 span loss weight")
+    giou_loss_coef: float = setting(1.0, "gIoU loss weight")
+    label_loss_coef: float = setting(4.0, "foreground (focal) loss weight")
+    focal_alpha: float = setting(0.25, "focal loss alpha")
+    focal_gamma: float = setting(2.0, "focal loss gamma")
+    lw_saliency: float = setting(1.0, "saliency losses weight")
+    saliency_margin: float = setting(0.2, "saliency hinge margin")
+    rank_tau: float = setting(0.5, "rank contrastive temperature")
+    vtc_loss_coef: float = setting(0.3, "video-text contrastive loss weight")
+    ctc_loss_coef: float = setting(0.5, "clip-text contrastive loss weight")
+    align_temperature: float = setting(0.07, "caption alignment temperature")
+    use_matcher: bool = setting(True, "moment losses through the matcher; false for TVSum (saliency + alignment)")
 
 
 @dataclass
 class TrainConfig:
-    """Optimisation, schedule, logging and run directory (the original's tr_detr/train.py)."""
+    """Optimisation and schedule (the original's tr_detr/train.py)."""
 
-    results_dir: str = "runs/default"  # exactly where a run's outputs go
-    resume: str = ""  # a run directory to continue
-    bsz: int = 32
-    eval_bsz: int = 100
-    lr: float = 1e-4
-    wd: float = 1e-4
-    lr_drop: int = 400
-    grad_clip: float = 0.1
-    n_epoch: int = 200
-    eval_epoch_interval: int = 5
-    max_es_cnt: int = 200  # early stopping: evaluations without improvement
-    seed: int = 2017
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
-    amp: bool = False  # bf16 autocast on CUDA (ignored on CPU); off = fp32 as the original
-    deterministic: bool = False
-    count_params: bool = False  # print "params: N" and exit
+    bsz: int = setting(32, "training batch size", above=0)
+    eval_bsz: int = setting(100, "evaluation batch size", above=0)
+    lr: float = setting(1e-4, "AdamW learning rate", above=0)
+    wd: float = setting(1e-4, "AdamW weight decay")
+    lr_drop: int = setting(400, "StepLR period in epochs (x0.1)", above=0)
+    grad_clip: float = setting(0.1, "gradient norm clip; 0 = none")
+    n_epoch: int = setting(200, "epochs", above=0)
+    eval_epoch_interval: int = setting(5, "evaluate every N epochs", above=0)
+    max_es_cnt: int = setting(200, "early stopping: evaluations without improvement", above=0)
+    seed: int = setting(2017, "seed of every RNG (rank r of a DDP run uses seed + r)")
+    amp: bool = setting(False, "bf16 autocast on CUDA (ignored on CPU); off = fp32 as the original")
+    deterministic: bool = setting(False, "deterministic cuDNN kernels (slower; repeatable CUDA numbers)")
 
 
 @dataclass
 class PostprocessConfig:
     """Model outputs -> submission rows (the original's tr_detr/inference.py:175 ``compute_mr_results``)."""
 
-    max_duration: float = 150.0  # clamp windows to [0, max_duration]; <=0 = use each video's duration
-    round_to_clip: bool = True  # round endpoints to multiples of clip_len (half to even, as the original)
-    span_scale: str = "duration"  # duration (original) | feat_len (L * clip_len, matches training)
-    nms_thd: float = -1.0  # -1 = no NMS
-    max_before_nms: int = 10
-    max_after_nms: int = 10
+    max_duration: float | None = setting(150.0, "clamp windows to [0, max_duration]; none = each video's duration",
+                                         above=0)
+    round_to_clip: bool = setting(True, "round endpoints to multiples of clip_len (half to even, as the original)")
+    span_scale: SpanScale = setting("duration", "spans scale by the duration (original) or feat_len (L * clip_len, "
+                                                "as training)")
+    nms_thd: float | None = setting(None, "temporal NMS IoU threshold; none = no NMS", above=0, at_most=1)
+    max_before_nms: int = setting(10, "windows kept before NMS", above=0)
+    max_after_nms: int = setting(10, "windows kept after NMS", above=0)
 
 
 @dataclass
 class Config:
+    """The experiment: everything a run's numbers depend on, saved as its ``config.yaml``."""
+
     data: DataConfig = field(default_factory=DataConfig)
     fixes: FixConfig = field(default_factory=FixConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     caption: CaptionConfig = field(default_factory=CaptionConfig)
+    captioner: CaptionerConfig = field(default_factory=CaptionerConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     post: PostprocessConfig = field(default_factory=PostprocessConfig)
@@ -170,37 +218,62 @@ class Config:
         return dataclasses.asdict(self)
 
 
+@dataclass
+class RunConfig:
+    """How one process runs an experiment; recorded in ``run.yaml``, never part of ``config.yaml``."""
+
+    out: str = setting("runs/default", "run directory (train's default: runs/<config file names>)")
+    resume: str | None = setting(None, "a run directory to continue with its own config.yaml (flags override "
+                                       "its fields, e.g. a larger --n_epoch)")
+    device: str = setting("auto", "auto, cpu, cuda, cuda:N or mps")
+    num_workers: int = setting(0, "DataLoader workers; 0 on CPU (workers beside torch's threads thrash 2 cores)")
+    preload: Preload = setting("auto", "hold the feature stores in RAM: auto (when they fit), always or never")
+
+
 SECTIONS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Config))
+SECTION_TYPES: dict[str, type] = {f.name: type(f.default_factory()) for f in dataclasses.fields(Config)}  # type: ignore[misc]
+RUN_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(RunConfig))
 
 
-def _field_index() -> dict[str, tuple[str, dataclasses.Field]]:
-    """Flat field name -> (section, field). Names are unique across sections by construction (checked)."""
-    index: dict[str, tuple[str, dataclasses.Field]] = {}
-    for section in dataclasses.fields(Config):
-        for f in dataclasses.fields(section.default_factory()):  # type: ignore[misc]
+def _section_fields(cls: type) -> list[tuple[dataclasses.Field, Any]]:
+    hints = typing.get_type_hints(cls)
+    return [(f, hints[f.name]) for f in dataclasses.fields(cls)]
+
+
+def _build_index() -> dict[str, tuple[str, dataclasses.Field, Any]]:
+    """Flat field name -> (section, field, type); ``run`` is RunConfig. Names are unique by construction."""
+    index: dict[str, tuple[str, dataclasses.Field, Any]] = {}
+    for section, cls in (*SECTION_TYPES.items(), ("run", RunConfig)):
+        for f, typ in _section_fields(cls):
             if f.name in index:
                 raise RuntimeError(f"config field {f.name!r} appears in two sections")
-            index[f.name] = (section.name, f)
+            index[f.name] = (section, f, typ)
     return index
 
 
-def _resolved_type(section: str, f: dataclasses.Field) -> Any:
-    cls = type(getattr(Config(), section))
-    return typing.get_type_hints(cls)[f.name]
+FIELDS = _build_index()
 
 
 def _coerce(value: Any, typ: Any, where: str) -> Any:
-    """Check/convert a YAML or CLI value to the field's type; errors name the field."""
+    """Check/convert a YAML or command-line value to the field's type; errors name ``where`` (file/flag, field)."""
     origin = typing.get_origin(typ)
-    if origin in (list, typing.List):  # noqa: UP006
+    if origin in (typing.Union, types.UnionType):
+        (inner,) = [a for a in typing.get_args(typ) if a is not type(None)]
+        if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none", "null")):
+            return None
+        return _coerce(value, inner, where)
+    if origin is Literal:
+        choices = typing.get_args(typ)
+        if value not in choices:
+            raise ConfigError(f"{where}: {value!r} is not one of {', '.join(choices)}")
+        return value
+    if origin is list:
         (item_t,) = typing.get_args(typ)
         if isinstance(value, str):
             value = [v for v in value.split(",") if v]
         if not isinstance(value, (list, tuple)):
-            raise ValueError(f"{where}: expected a list, got {value!r}")
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
         return [_coerce(v, item_t, where) for v in value]
-    if origin in (typing.Union, types.UnionType):
-        raise TypeError(f"{where}: union types are not supported in config")
     if typ is bool:
         if isinstance(value, bool):
             return value
@@ -208,7 +281,7 @@ def _coerce(value: Any, typ: Any, where: str) -> Any:
             return True
         if isinstance(value, str) and value.lower() in ("0", "false", "no", "off"):
             return False
-        raise ValueError(f"{where}: expected true/false, got {value!r}")
+        raise ConfigError(f"{where}: expected true/false, got {value!r}")
     if typ is float and isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     if typ is int and isinstance(value, int) and not isinstance(value, bool):
@@ -220,92 +293,235 @@ def _coerce(value: Any, typ: Any, where: str) -> Any:
             return typ(value)
         except ValueError:
             pass
-    raise ValueError(f"{where}: expected {getattr(typ, '__name__', typ)}, got {value!r}")
+    raise ConfigError(f"{where}: expected {getattr(typ, '__name__', typ)}, got {value!r}")
 
 
-def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
-    """Read a YAML config, following ``_base_`` (a path relative to the file) first."""
+def _check_value(value: Any, f: dataclasses.Field, typ: Any, where: str) -> Any:
+    """``value`` coerced to the field's type and checked against its bounds (and the device pattern)."""
+    value = _coerce(value, typ, where)
+    above, at_most = f.metadata.get("above"), f.metadata.get("at_most")
+    if value is not None and above is not None and not value > above:
+        raise ConfigError(f"{where}: must be > {above:g}{' (or none)' if type(None) in typing.get_args(typ) else ''}"
+                          f", got {value!r}")
+    if value is not None and at_most is not None and value > at_most:
+        raise ConfigError(f"{where}: must be <= {at_most:g}, got {value!r}")
+    if f.name == "device" and not DEVICE_PATTERN.fullmatch(value):
+        raise ConfigError(f"{where}: {value!r} is not one of auto, cpu, cuda, cuda:N, mps")
+    return value
+
+
+# ----------------------------------------------------------------------------------------------------------- legacy
+# run state and captioner settings as the layout before the experiment/run split kept them
+_LEGACY_RUN_KEYS = {"train": ("results_dir", "resume", "device", "count_params"), "data": ("preload", "num_workers")}
+_CAPTIONER_KEYS = tuple(f.name for f in dataclasses.fields(CaptionerConfig))
+# the old "not set" values of fields that are None now (an empty string reads as None anyway)
+_LEGACY_UNSET: dict[tuple[str, str], typing.Callable[[float], bool]] = {
+    ("model", "v_feat_dim"): lambda v: v == 0, ("model", "t_feat_dim"): lambda v: v == 0,
+    ("caption", "cap_feat_dim"): lambda v: v == 0, ("post", "max_duration"): lambda v: v <= 0,
+    ("post", "nms_thd"): lambda v: v < 0,
+}
+
+
+def is_legacy(data: dict[str, Any]) -> bool:
+    """True for a config dict in the layout before the run/captioner split (run state or captioner settings)."""
+    sections = {s: v for s, v in data.items() if isinstance(v, dict)}
+    return any(k in sections.get(s, {}) for s, keys in _LEGACY_RUN_KEYS.items() for k in keys) or \
+        any(k in sections.get("caption", {}) for k in _CAPTIONER_KEYS)
+
+
+def upgrade_legacy(data: dict[str, Any]) -> dict[str, Any]:
+    """An old-layout config dict in the current layout (others are returned as they are): run state dropped (it is
+    not part of the experiment: an old run's config.yaml starts a fresh run), captioner settings moved to
+    ``captioner``, and the old sentinels (a width of 0, ``max_duration <= 0``, ``nms_thd < 0``) mapped to None."""
+    if not is_legacy(data):
+        return data
+    out = {s: dict(v) if isinstance(v, dict) else v for s, v in data.items()}
+    for section, keys in _LEGACY_RUN_KEYS.items():
+        for key in keys:
+            out.get(section, {}).pop(key, None)
+    moved = {k: out["caption"].pop(k) for k in _CAPTIONER_KEYS if k in out.get("caption", {})}
+    if moved:
+        out["captioner"] = {**moved, **out.get("captioner", {})}
+    for (section, key), unset in _LEGACY_UNSET.items():
+        value = out.get(section, {}).get(key)
+        if isinstance(value, (int, float)) and unset(value):
+            out[section][key] = None
+    return out
+
+
+# ------------------------------------------------------------------------------------------------------------ build
+def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, dict[str, Any]]:
+    """One YAML overlay as ``{section: {field: value}}``, its ``_base_`` files (relative to it) merged first."""
     path = path.resolve()
     if path in seen:
-        raise ValueError(f"{path}: _base_ cycle")
+        raise ConfigError(f"{path}: _base_ cycle")
     if not path.is_file():
-        raise FileNotFoundError(f"config file not found: {path}")
-    raw = yaml.safe_load(path.read_text()) or {}
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}{line}: not valid YAML ({getattr(e, 'problem', None) or e})") from None
     if not isinstance(raw, dict):
-        raise ValueError(f"{path}: top level must be a mapping of sections")
-    base = raw.pop("_base_", None)
-    merged = _read_yaml(path.parent / base, (*seen, path)) if base else {}
+        raise ConfigError(f"{path}: top level must be a mapping of sections")
+    bases = raw.pop("_base_", None) or []
+    merged: dict[str, dict[str, Any]] = {}
+    for base in [bases] if isinstance(bases, str) else bases:
+        _merge(merged, _read_yaml(path.parent / base, (*seen, path)))
+    raw = upgrade_legacy(raw)
     for section, values in raw.items():
         if section not in SECTIONS:
-            raise ValueError(f"{path}: unknown section {section!r} (expected one of {', '.join(SECTIONS)})")
+            raise ConfigError(f"{path}: unknown section {section!r} (expected one of {', '.join(SECTIONS)})")
         if not isinstance(values, dict):
-            raise ValueError(f"{path}: section {section!r} must be a mapping")
-        merged.setdefault(section, {}).update(values)
+            raise ConfigError(f"{path}: section {section!r} must be a mapping")
+        for key, value in values.items():  # checked here so that the error names this file
+            if key not in FIELDS or FIELDS[key][0] != section:
+                raise ConfigError(f"{path}: unknown field {section}.{key}")
+            _check_value(value, FIELDS[key][1], FIELDS[key][2], f"{path}: {section}.{key}")
+    _merge(merged, raw)
     return merged
 
 
+def _merge(into: dict[str, dict[str, Any]], other: dict[str, Any]) -> None:
+    for section, values in other.items():
+        into.setdefault(section, {}).update(values)
+
+
 def from_dict(data: dict[str, Any], source: str = "<dict>") -> Config:
-    """Build a Config from ``{section: {field: value}}``; unknown keys and wrong types raise naming ``source``."""
+    """Build a Config from ``{section: {field: value}}`` (an old layout is upgraded first); unknown keys, wrong
+    types and values out of range raise ``ConfigError`` naming ``source``."""
     cfg = Config()
-    for section, values in data.items():
+    for section, values in upgrade_legacy(data).items():
         if section not in SECTIONS:
-            raise ValueError(f"{source}: unknown section {section!r}")
+            raise ConfigError(f"{source}: unknown section {section!r} (expected one of {', '.join(SECTIONS)})")
+        if not isinstance(values, dict):
+            raise ConfigError(f"{source}: section {section!r} must be a mapping")
         sub = getattr(cfg, section)
-        names = {f.name: f for f in dataclasses.fields(sub)}
         for key, value in values.items():
-            if key not in names:
-                raise ValueError(f"{source}: unknown field {section}.{key}")
-            typ = _resolved_type(section, names[key])
-            setattr(sub, key, _coerce(value, typ, f"{source}: {section}.{key}"))
+            if key not in FIELDS or FIELDS[key][0] != section:
+                raise ConfigError(f"{source}: unknown field {section}.{key}")
+            setattr(sub, key, _check_value(value, FIELDS[key][1], FIELDS[key][2], f"{source}: {section}.{key}"))
     return cfg
 
 
 def apply_overrides(cfg: Config, overrides: dict[str, Any]) -> Config:
-    """A copy of ``cfg`` with flat ``{field: value}`` overrides applied (values coerced; errors name ``--field``)."""
+    """A copy of ``cfg`` with flat ``{field: value}`` overrides applied (values checked; errors name ``--field``)."""
     cfg = from_dict(cfg.to_dict(), "<config>")
-    index = _field_index()
     for key, value in overrides.items():
-        if key not in index:
-            raise ValueError(f"unknown config field {key!r}")
-        section, f = index[key]
-        setattr(getattr(cfg, section), key, _coerce(value, _resolved_type(section, f), f"--{key}"))
+        if key not in FIELDS or FIELDS[key][0] == "run":
+            raise ConfigError(f"--{key}: unknown config field")
+        section, f, typ = FIELDS[key]
+        setattr(getattr(cfg, section), key, _check_value(value, f, typ, f"--{key}"))
     return cfg
 
 
-def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
-    """YAML file (with ``_base_``) plus flat ``{field: value}`` overrides -> Config."""
-    data = _read_yaml(Path(path)) if path else {}
-    return apply_overrides(from_dict(data, str(path or "<defaults>")), overrides or {})
+ConfigPaths = str | Path | Sequence[str | Path] | None
 
 
-def add_config_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add ``--config`` plus one ``--<field>`` flag per config field (default None = not given)."""
-    parser.add_argument("--config", type=str, default=None, help="YAML config file (may name a _base_)")
-    for name, (section, f) in _field_index().items():
-        typ = _resolved_type(section, f)
-        default = getattr(getattr(Config(), section), name)
-        if typ is bool:
-            parser.add_argument(f"--{name}", nargs="?", const="true", default=None, metavar="BOOL",
-                                help=f"[{section}] default {default}")
-        elif typing.get_origin(typ) is list:
-            parser.add_argument(f"--{name}", nargs="+", default=None, help=f"[{section}] default {default}")
-        else:
-            parser.add_argument(f"--{name}", type=str, default=None, help=f"[{section}] default {default}")
+def _as_paths(paths: ConfigPaths) -> list[Path]:
+    if paths is None:
+        return []
+    return [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
 
 
-def cli_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    """The config fields given explicitly on the command line, as flat ``{field: value}``."""
-    index = _field_index()
-    return {k: v for k, v in vars(args).items() if k in index and v is not None}
+def load_config(paths: ConfigPaths = None, overrides: dict[str, Any] | None = None) -> Config:
+    """YAML overlays in order (later files win; each with its ``_base_``) plus flat ``{field: value}`` overrides."""
+    merged: dict[str, dict[str, Any]] = {}
+    for path in _as_paths(paths):
+        _merge(merged, _read_yaml(path))
+    return apply_overrides(from_dict(merged, ", ".join(map(str, _as_paths(paths))) or "<defaults>"), overrides or {})
 
 
-def config_from_args(args: argparse.Namespace) -> Config:
-    """Resolve defaults < ``--config`` YAML < explicit flags."""
-    return load_config(getattr(args, "config", None), cli_overrides(args))
+def run_config(values: dict[str, Any]) -> RunConfig:
+    """A RunConfig from flat ``{field: value}`` (checked like config fields; errors name ``--field``)."""
+    run = RunConfig()
+    for key, value in values.items():
+        if key not in RUN_FIELDS:
+            raise ConfigError(f"--{key}: unknown run option")
+        section, f, typ = FIELDS[key]
+        setattr(run, key, _check_value(value, f, typ, f"--{key}"))
+    return run
+
+
+def default_run_dir(paths: ConfigPaths) -> str:
+    """``runs/<config file names joined by +>`` (``runs/default`` without one): train's default ``--out``."""
+    names = [p.stem for p in _as_paths(paths)]
+    return f"runs/{'+'.join(names)}" if names else RunConfig().out
 
 
 def save_config(cfg: Config, path: str | Path) -> None:
-    """Write the resolved config as plain YAML, atomically."""
+    """Write the resolved experiment as plain YAML, atomically."""
     from trdetr_cap.utils.io import atomic_write_text
 
     atomic_write_text(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+
+
+def save_run_config(run: RunConfig, path: str | Path) -> None:
+    """Record a run's options (``run.yaml``) beside its config.yaml, atomically; nothing reads it back."""
+    from trdetr_cap.utils.io import atomic_write_text
+
+    atomic_write_text(path, yaml.safe_dump(dataclasses.asdict(run), sort_keys=False))
+
+
+# -------------------------------------------------------------------------------------------------------- arguments
+def _flag_help(f: dataclasses.Field, default: Any) -> str:
+    shown = "none" if default is None else ",".join(default) if isinstance(default, list) else default
+    return f"{f.metadata.get('help', '')} (default: {shown})".replace("%", "%%")
+
+
+def _add_field_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup, name: str,
+                        aliases: Sequence[str] = ()) -> None:
+    section, f, typ = FIELDS[name]
+    default = getattr(RunConfig() if section == "run" else getattr(Config(), section), name)
+    flags = [f"--{name}", *aliases]
+    if typing.get_origin(typ) in (typing.Union, types.UnionType):  # X | None: flagged as X ("none" unsets it)
+        (typ,) = [a for a in typing.get_args(typ) if a is not type(None)]
+    help_text = _flag_help(f, default)
+    if typ is bool:
+        parser.add_argument(*flags, dest=name, nargs="?", const="true", default=None, metavar="BOOL", help=help_text)
+    elif typing.get_origin(typ) is list:
+        parser.add_argument(*flags, dest=name, nargs="+", default=None, metavar="PATH", help=help_text)
+    else:
+        metavar = "{" + ",".join(typing.get_args(typ)) + "}" if typing.get_origin(typ) is Literal else \
+            getattr(typ, "__name__", "VALUE").upper()
+        parser.add_argument(*flags, dest=name, type=str, default=None, metavar=metavar, help=help_text)
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, sections: Iterable[str] = SECTIONS,
+                         config_files: bool = True, only: Iterable[str] | None = None) -> None:
+    """``--config`` (repeatable; later files win) and one ``--<field>`` flag per field of ``sections`` (or just
+    the fields named in ``only``), grouped by section; every default is None = not given."""
+    if config_files:
+        parser.add_argument("--config", action="append", default=None, metavar="YAML",
+                            help="config overlay; repeat to compose (dataset, features, captions, recipe): "
+                                 "later files win")
+    wanted = set(only) if only is not None else None
+    for section in sections:
+        names = [n for n, (s, _, _) in FIELDS.items() if s == section and (wanted is None or n in wanted)]
+        if names:
+            group = parser.add_argument_group(f"{section} ({SECTION_TYPES[section].__doc__.splitlines()[0]})")
+            for name in names:
+                _add_field_argument(group, name)
+
+
+def add_run_arguments(parser: argparse.ArgumentParser, names: Iterable[str] = RUN_FIELDS) -> None:
+    """One flag per named run option (``--out`` also answers to the old ``--results_dir``)."""
+    group = parser.add_argument_group("run options (not part of the experiment)")
+    for name in names:
+        _add_field_argument(group, name, ("--results_dir",) if name == "out" else ())
+
+
+def cli_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The experiment fields given explicitly on the command line, as flat ``{field: value}``."""
+    return {k: v for k, v in vars(args).items() if k in FIELDS and FIELDS[k][0] != "run" and v is not None}
+
+
+def run_from_args(args: argparse.Namespace) -> RunConfig:
+    """The run options given on the command line over RunConfig's defaults."""
+    return run_config({k: v for k, v in vars(args).items() if k in RUN_FIELDS and v is not None})
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    """Resolve defaults < ``--config`` overlays < explicit flags."""
+    return load_config(getattr(args, "config", None), cli_overrides(args))

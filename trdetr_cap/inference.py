@@ -67,14 +67,13 @@ class MomentRetriever:
 
     def __init__(self, model: torch.nn.Module, cfg: Config, clip_extractor, slowfast_extractor=None,
                  caption_backend=None, caption_encoder=None, device: str = "cpu"):
-        from trdetr_cap.models.caption_fusion import captions_enabled
 
         self.model, self.cfg, self.device = model, cfg, torch.device(device)
         self.kinds = video_feature_kinds(cfg)
         if "slowfast" in self.kinds and slowfast_extractor is None:
             raise ValueError("this checkpoint uses SlowFast features: pass slowfast_ckpt (--slowfast_ckpt)")
         self.clip, self.slowfast = clip_extractor, slowfast_extractor
-        self.uses_captions = captions_enabled(cfg.caption)
+        self.uses_captions = cfg.caption.enabled()
         self.caption_backend, self.caption_encoder = caption_backend, caption_encoder
         self._videos: dict[tuple[str, int], dict[str, Any]] = {}
         self._current: tuple[str, int] | None = None  # the last encoded video: predict's default
@@ -92,7 +91,6 @@ class MomentRetriever:
         from trdetr_cap.engine.checkpoint import load_checkpoint
         from trdetr_cap.extract import resolve_device
         from trdetr_cap.models import build_model
-        from trdetr_cap.models.caption_fusion import captions_enabled
         from trdetr_cap.video.clip import ClipFeatureExtractor
 
         device = resolve_device(device)
@@ -108,10 +106,10 @@ class MomentRetriever:
 
             slowfast = SlowFastExtractor(slowfast_ckpt, device, crop_size=slowfast_crop_size) if slowfast_ckpt else None
         backend = encoder = None
-        if captions_enabled(cfg.caption) and caption_model:
+        if cfg.caption.enabled() and caption_model:
             from trdetr_cap.captions.backends import build_backend
 
-            c = cfg.caption
+            c = cfg.captioner
             backend = build_backend(caption_backend, caption_model, device, "auto", c.cap_max_new_tokens,
                                     c.cap_frames)
             name = caption_encoder or c.cap_text_encoder
@@ -148,7 +146,7 @@ class MomentRetriever:
         from trdetr_cap.captions.generate import caption_video
         from trdetr_cap.data.features import l2_normalize
 
-        c = self.cfg.caption
+        c = self.cfg.captioner
         row = caption_video(path, self.caption_backend, c.cap_prompt, c.cap_window, c.cap_stride, c.cap_frames)
         emb = align_to_clips(self.caption_encoder.encode_pooled(row["captions"]), row["clip_len"],
                              self.cfg.data.clip_len)[:length]
@@ -192,7 +190,7 @@ class MomentRetriever:
                             "caption": caption, "use_tef": d.use_tef})
         batch = move_to_device(collate(samples), self.device)
         outputs = self.model(**batch["inputs"])
-        post = dataclasses.replace(self.cfg.post, max_duration=-1.0, nms_thd=-1.0)  # clamp to each window
+        post = dataclasses.replace(self.cfg.post, max_duration=None, nms_thd=None)  # clamp to each window
         rows = outputs_to_submission(outputs, batch["meta"], post, clip_len)
         moments, saliency, counts = [], np.zeros(n_clips), np.zeros(n_clips)
         for (start, end), row in zip(windows, rows, strict=True):
@@ -201,7 +199,7 @@ class MomentRetriever:
             saliency[start:end] += np.asarray(row["pred_saliency_scores"], dtype=np.float64)
             counts[start:end] += 1
         if len(windows) > 1:
-            nms = self.cfg.post.nms_thd if self.cfg.post.nms_thd >= 0 else 0.7
+            nms = self.cfg.post.nms_thd if self.cfg.post.nms_thd is not None else 0.7
             moments = temporal_nms(moments, nms, len(moments))
         moments = sorted(moments, key=lambda m: m[2], reverse=True)[:top_k]
         return {"query": query, "video": str(video), "duration": enc["duration"], "clip_len": clip_len,

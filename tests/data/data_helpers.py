@@ -28,4 +28,4 @@ def write_npz_dataset(root: Path, videos: dict[str, dict[str, np.ndarray]], text
         np.savez(root / "text" / f"qid{qid}.npz", last_hidden_state=arr, pooler_output=arr[0])
     (root / "anno.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     return {"dataset": "qvhighlights", "train_path": str(root / "anno.jsonl"), "eval_path": str(root / "anno.jsonl"),
-            "v_feat_dirs": [str(root / s) for s in set_names], "t_feat_dir": str(root / "text"), "preload": "never"}
+            "v_feat_dirs": [str(root / s) for s in set_names], "t_feat_dir": str(root / "text")}

@@ -67,15 +67,15 @@ def test_preload_equals_lazy_and_packed_store(hand_made, tmp_path):
     from trdetr_cap.data.pack import pack_directory
 
     _, _, overrides = hand_made
-    lazy = build_dataset(load_config(overrides=overrides), "val")
-    eager = build_dataset(load_config(overrides={**overrides, "preload": "always"}), "val")
+    lazy = build_dataset(load_config(overrides=overrides), "val", preload="never")
+    eager = build_dataset(load_config(overrides=overrides), "val", preload="always")
     assert not lazy.video.cache and len(eager.video.cache) == 2
-    packed = {**overrides, "preload": "always",
+    packed = {**overrides,
               "v_feat_dirs": [str(pack_directory(d, tmp_path / f"{i}.h5", dtype="float32", progress=False))
                               for i, d in enumerate(overrides["v_feat_dirs"])],
               "t_feat_dir": str(pack_directory(overrides["t_feat_dir"], tmp_path / "t.h5", dtype="float32",
                                                progress=False))}
-    from_h5 = build_dataset(load_config(overrides=packed), "val")
+    from_h5 = build_dataset(load_config(overrides=packed), "val", preload="always")
     for key in ("src_vid", "src_txt"):
         a, b, c = (collate([d[0], d[1]])["inputs"][key] for d in (lazy, eager, from_h5))
         assert torch.equal(a, b) and torch.equal(a, c)
@@ -102,10 +102,13 @@ def test_audio_is_joined_with_its_own_tef_and_a_shared_length(hand_made, tmp_pat
 
 def test_captions_align_clip_by_clip(hand_made, tmp_path):
     _, _, overrides = hand_made
+    captioned = {**overrides, "cap_cross_attn": True}  # caption features are read when a caption piece is on
     caps = {"va": np.arange(1, 9 * 3 + 1, dtype=np.float32).reshape(9, 3), "vb": np.ones((2, 3), np.float32)}
     write_caption_features(tmp_path / "cap.h5", caps, encoder="test-encoder", clip_len=2.0, dtype="float32")
-    ds = build_dataset(load_config(overrides={**overrides, "cap_feat_path": str(tmp_path / "cap.h5")}), "train")
+    ds = build_dataset(load_config(overrides={**captioned, "cap_feat_path": str(tmp_path / "cap.h5")}), "train")
     assert ds.feature_dims["cap_feat_dim"] == 3
+    without = build_dataset(load_config(overrides={**overrides, "cap_feat_path": str(tmp_path / "cap.h5")}), "train")
+    assert without.caption_store is None and without.feature_dims["cap_feat_dim"] == 0  # every piece off
     batch = collate([ds[0], ds[1]])
     cap, mask = batch["inputs"]["src_cap"], batch["inputs"]["src_cap_mask"]
     assert cap.shape == (2, 5, 3)
@@ -115,10 +118,10 @@ def test_captions_align_clip_by_clip(hand_made, tmp_path):
 
     write_caption_features(tmp_path / "cap2.h5", {"va": caps["va"]}, encoder="e", clip_len=2.0)
     with pytest.raises(FeatureError, match=r"vid 'vb' has no captions in caption feature file .*cap2.h5"):
-        build_dataset(load_config(overrides={**overrides, "cap_feat_path": str(tmp_path / "cap2.h5")}), "train")
+        build_dataset(load_config(overrides={**captioned, "cap_feat_path": str(tmp_path / "cap2.h5")}), "train")
     write_caption_features(tmp_path / "cap3.h5", caps, encoder="e", clip_len=1.0)
     with pytest.raises(FeatureError, match="clip_len 1.0"):
-        build_dataset(load_config(overrides={**overrides, "cap_feat_path": str(tmp_path / "cap3.h5")}), "train")
+        build_dataset(load_config(overrides={**captioned, "cap_feat_path": str(tmp_path / "cap3.h5")}), "train")
 
 
 def test_unlabelled_split_has_no_targets(tmp_path):
@@ -153,7 +156,7 @@ def test_bad_features_name_key_and_file(tmp_path, breakage, message):
     else:
         (tmp_path / "text" / "qid6.npz").unlink()
     with pytest.raises(FeatureError, match=message):
-        ds = build_dataset(load_config(overrides={**overrides, "preload": "always"}), "train")
+        ds = build_dataset(load_config(overrides=overrides), "train", preload="always")
         collate([ds[0], ds[1]])
 
 
@@ -174,10 +177,10 @@ def test_dataloader_workers_read_a_lazy_packed_store(hand_made, tmp_path):
     from trdetr_cap.data.pack import pack_directory
 
     _, _, overrides = hand_made
-    packed = {**overrides, "preload": "never",
+    packed = {**overrides,
               "v_feat_dirs": [str(pack_directory(d, tmp_path / f"{i}.h5", progress=False))
                               for i, d in enumerate(overrides["v_feat_dirs"])]}
-    ds = build_dataset(load_config(overrides=packed), "val")
+    ds = build_dataset(load_config(overrides=packed), "val", preload="never")
     ds.video[ROWS[0]["vid"]]  # the parent has the file open before the workers start
     serial = next(iter(DataLoader(ds, batch_size=2, collate_fn=collate)))
     parallel = next(iter(DataLoader(ds, batch_size=2, collate_fn=collate, num_workers=2)))

@@ -79,7 +79,7 @@ def test_imported_checkpoint_runs_through_predict(video_data, tmp_path):
     """The released architecture on features of the released widths (SlowFast 2304 + CLIP 512 + TEF 2)."""
     original_checkpoint(tmp_path / "orig.ckpt", prefix="module.")
     feats = [str(video_data / "slowfast_features"), str(video_data / "clip_features")]
-    flags = ["--v_feat_dirs", *feats, "--t_feat_dir", str(video_data / "clip_text_features"), "--device", "cpu"]
+    flags = ["--v_feat_dirs", *feats, "--t_feat_dir", str(video_data / "clip_text_features")]
     assert main([str(tmp_path / "orig.ckpt"), "--out", str(tmp_path / "imported"), *flags]) == 0
     sub_path, metrics = predict(tmp_path / "imported" / "model_best.ckpt", video_data / "val.jsonl")
     rows = read_jsonl(sub_path)
@@ -103,9 +103,9 @@ def test_errors_name_the_problem(tmp_path, capsys):
     assert not any((tmp_path / d).exists() for d in "abcd")
 
 
-@pytest.mark.parametrize("flag", ["--nms_thd", "--max_after_nms"])
-def test_flags_override_the_original_opt(tmp_path, flag):
+@pytest.mark.parametrize(("flag", "value"), [("--nms_thd", 0.5), ("--max_after_nms", 5)])
+def test_flags_override_the_original_opt(tmp_path, flag, value):
     original_checkpoint(tmp_path / "orig.ckpt")
-    assert main([str(tmp_path / "orig.ckpt"), "--out", str(tmp_path / "o"), flag, "5"]) == 0
+    assert main([str(tmp_path / "orig.ckpt"), "--out", str(tmp_path / "o"), flag, str(value)]) == 0
     post = from_dict(load_checkpoint(tmp_path / "o" / "model_best.ckpt")["config"]).post
-    assert getattr(post, flag.removeprefix("--")) == 5
+    assert getattr(post, flag.removeprefix("--")) == value

@@ -58,7 +58,7 @@ def test_faithful_defaults_scale_clamp_round_sort():
 
 
 def test_feat_len_scale_no_rounding_and_per_video_clamp():
-    cfg = PostprocessConfig(span_scale="feat_len", round_to_clip=False, max_duration=0.0)
+    cfg = PostprocessConfig(span_scale="feat_len", round_to_clip=False, max_duration=None)
     rows = outputs_to_submission(_two_samples(), META, cfg, clip_len=2.0)
     # sample 0: scale = 75 * 2 = 150, same as duration; without rounding 37.5 and 127.5 stay
     assert rows[0]["pred_relevant_windows"] == [[0.0, 37.5, 0.75], [60.0, 90.0, 0.5], [127.5, 150.0, 0.25]]
@@ -69,7 +69,7 @@ def test_feat_len_scale_no_rounding_and_per_video_clamp():
 def test_charades_style_clip_len_and_max_duration():
     meta = [{"qid": 1, "query": "q", "vid": "c", "duration": 30.0, "feat_len": 30}]
     out = _outputs([[2.0]], [[[0.5, 0.5]]], [[0.0] * 30], [30])
-    cfg = PostprocessConfig(max_duration=0.0)
+    cfg = PostprocessConfig(max_duration=None)
     rows = outputs_to_submission(out, meta, cfg, clip_len=1.0)
     # [0.25, 0.75] * 30 = [7.5, 22.5] -> multiples of 1 s, half to even: [8, 22]; score sigmoid(2) = 0.8808
     assert rows[0]["pred_relevant_windows"] == [[8.0, 22.0, 0.8808]]

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 import torch
-from tiny_runs import REPO_ROOT, tiny_config
+from tiny_runs import REPO_ROOT, tiny_config, tiny_run
 
 from trdetr_cap.engine.checkpoint import load_checkpoint
 from trdetr_cap.engine.train import main, train
@@ -19,17 +19,17 @@ from trdetr_cap.utils.io import read_jsonl
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
 
 
-def _micro(video_data, results_dir, **overrides):
+def _micro(video_data, **overrides):
     """Smallest useful run: CLIP features only (514-d input), 2 epochs of 6 steps, evaluation every epoch."""
     flags = {"v_feat_dirs": [str(video_data / "clip_features")], "n_epoch": 2, **overrides}
-    return tiny_config(video_data, results_dir, **flags)
+    return tiny_config(video_data, **flags)
 
 
 @pytest.fixture(scope="module")
 def finished_run(video_data, tmp_path_factory):
     """An uninterrupted 2-epoch run."""
     run_dir = tmp_path_factory.mktemp("runs") / "full"
-    metrics = train(_micro(video_data, run_dir))
+    metrics = train(_micro(video_data), tiny_run(run_dir))
     return run_dir, metrics
 
 
@@ -61,7 +61,7 @@ def test_run_directory_contents(finished_run):
 def test_kill_and_resume_equals_uninterrupted(video_data, finished_run, tmp_path):
     full_dir, full_metrics = finished_run
     run_dir = tmp_path / "resumed"
-    assert train(_micro(video_data, run_dir), stop_after_epochs=1) is None  # "killed" after epoch 1
+    assert train(_micro(video_data), tiny_run(run_dir), stop_after_epochs=1) is None  # "killed" after epoch 1
     assert load_checkpoint(run_dir / "model_latest.ckpt")["epoch"] == 0
     with open(run_dir / "history.jsonl", "a") as f:  # killed after logging epoch 2, before its checkpoint
         f.write(json.dumps({"epoch": 2, "lr": 1.0, "train": {"loss_overall": -1.0}}) + "\n")
@@ -79,7 +79,7 @@ def test_kill_and_resume_equals_uninterrupted(video_data, finished_run, tmp_path
 
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(video_data, tmp_path, capsys):
     run_dir = tmp_path / "nan"
-    train(_micro(video_data, run_dir, n_epoch=1))
+    train(_micro(video_data, n_epoch=1), tiny_run(run_dir))
     before = (run_dir / "model_latest.ckpt").read_bytes()
     # An absurd learning rate blows the weights up after the first step of epoch 2: the next loss is not finite.
     assert main(["--resume", str(run_dir), "--n_epoch", "3", "--lr", "1e30"]) == 1

@@ -167,7 +167,9 @@ def test_prior_with_zero_strength_starts_at_the_baseline():
 
 
 def test_unknown_early_fusion_mode_and_missing_caption_width_raise():
-    with pytest.raises(ValueError, match="cap_early_fusion"):
-        _build(cap_early_fusion="sum")
+    from trdetr_cap.config import Config, ConfigError, apply_overrides
+
+    with pytest.raises(ConfigError, match="--cap_early_fusion: 'sum' is not one of none, concat, gated"):
+        apply_overrides(Config(), {"cap_early_fusion": "sum"})  # a typo fails where the config is built
     with pytest.raises(ValueError, match="cap_feat_dim"):
-        _build(cap_cross_attn=True, cap_feat_dim=0)
+        _build(cap_cross_attn=True, cap_feat_dim=None)

@@ -82,7 +82,7 @@ def test_empty_text_raises_value_error():
 
 
 def test_missing_input_width_raises():
-    cfg = small_config(v_feat_dim=0)
+    cfg = small_config(v_feat_dim=None)
     with pytest.raises(ValueError, match="v_feat_dim"):
         build_model(cfg)
 

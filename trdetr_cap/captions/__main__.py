@@ -5,7 +5,7 @@
     python -m trdetr_cap.captions merge captions.shard*of4.jsonl --out captions.jsonl
     python -m trdetr_cap.captions embed captions.jsonl --out caption_features.h5 [--encoder CLIP_NAME_OR_DIR]
 
-Model, backend, prompt, window, stride, frames, max_new_tokens and the text encoder default to the ``caption`` section
+Model, backend, prompt, window, stride, frames, max_new_tokens and the text encoder default to the ``captioner`` section
 of the config (``--config`` YAML, then these flags): InternVL2-8B through its remote code unless told otherwise.
 Exit status: 0 done, 1 some videos failed (listed), 2 bad input.
 """
@@ -16,7 +16,7 @@ import argparse
 import sys
 
 from trdetr_cap.captions.backends import BACKENDS
-from trdetr_cap.config import CaptionConfig, load_config
+from trdetr_cap.config import CaptionerConfig, load_config
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,16 +26,16 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("inputs", nargs="+", help="video files, directories of videos, or .txt lists of paths")
     gen.add_argument("--out", required=True, help="captions.jsonl (with --shard: captions.shard{i}of{n}.jsonl)")
     gen.add_argument("--model", dest="cap_model", default=None,
-                     help=f"hub name or local directory of the captioner (default: caption.cap_model, "
-                          f"{CaptionConfig().cap_model})")
+                     help=f"hub name or local directory of the captioner (default: captioner.cap_model, "
+                          f"{CaptionerConfig().cap_model})")
     gen.add_argument("--backend", dest="cap_backend", choices=BACKENDS, default=None,
-                     help=f"default: caption.cap_backend ({CaptionConfig().cap_backend})")
+                     help=f"default: captioner.cap_backend ({CaptionerConfig().cap_backend})")
     gen.add_argument("--shard", default="0/1", help="i/n: caption only this shard's videos (0 <= i < n)")
     gen.add_argument("--batch_size", type=int, default=8, help="windows per generate call")
     gen.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
     for name in ("cap_prompt", "cap_window", "cap_stride", "cap_frames", "cap_max_new_tokens"):
         gen.add_argument(f"--{name.removeprefix('cap_')}", dest=name, default=None,
-                         help=f"default: caption.{name} of the config ({getattr(CaptionConfig(), name)!r})")
+                         help=f"default: captioner.{name} of the config ({getattr(CaptionerConfig(), name)!r})")
     merge = sub.add_parser("merge", help="join shard outputs into one captions.jsonl")
     merge.add_argument("inputs", nargs="+")
     merge.add_argument("--out", required=True)
@@ -47,18 +47,18 @@ def build_parser() -> argparse.ArgumentParser:
     emb.add_argument("--batch_size", type=int, default=256)
     emb.add_argument("--feature_dtype", default="float16", choices=["float16", "float32"])
     for p in (gen, emb):
-        p.add_argument("--config", default=None, help="YAML config whose caption section gives the defaults")
+        p.add_argument("--config", default=None, help="YAML config whose captioner section gives the defaults")
         p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     return parser
 
 
-def caption_settings(args: argparse.Namespace) -> CaptionConfig:
-    """Config defaults < --config YAML < explicit flags, for the caption section."""
+def caption_settings(args: argparse.Namespace) -> CaptionerConfig:
+    """Config defaults < --config YAML < explicit flags, for the captioner section."""
     overrides = {k: v for k, v in vars(args).items() if k.startswith("cap_") and v is not None}
-    return load_config(args.config, overrides).caption
+    return load_config(args.config, overrides).captioner
 
 
-def run_generate(args: argparse.Namespace, cfg: CaptionConfig) -> int:
+def run_generate(args: argparse.Namespace, cfg: CaptionerConfig) -> int:
     from trdetr_cap.captions.backends import build_backend
     from trdetr_cap.captions.generate import generate_captions
     from trdetr_cap.extract import resolve_device

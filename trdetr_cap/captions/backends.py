@@ -29,13 +29,15 @@ import base64
 import io
 import re
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Protocol, get_args
 
 import numpy as np
 import torch
 from PIL import Image
 
-BACKENDS = ("transformers", "internvl2", "vllm")
+from trdetr_cap.config import CaptionBackend
+
+BACKENDS: tuple[str, ...] = get_args(CaptionBackend)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 # the chat template InternVL-hf checkpoints ship (used when a tokenizer was saved without it): images -> <IMG_CONTEXT>

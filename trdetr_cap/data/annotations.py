@@ -16,12 +16,13 @@ from __future__ import annotations
 
 from numbers import Real
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
+from trdetr_cap.config import TvsumDomain
 from trdetr_cap.utils.io import iter_jsonl_objects
 
 DATASETS = ("qvhighlights", "charades", "tvsum")
-TVSUM_DOMAINS = ("BK", "BT", "DS", "FM", "GA", "MS", "PK", "PR", "VT", "VU")
+TVSUM_DOMAINS: tuple[str, ...] = get_args(TvsumDomain)
 
 
 class AnnotationError(ValueError):

@@ -4,7 +4,7 @@ Per sample (as the original's tr_detr/start_end_dataset.py:317-380): each video 
 rows, L2-normalised per row separately, cut to the sets' common length and concatenated; with audio, video and audio are
 cut to a shared length L. Text keeps ``max_q_l`` tokens, L2-normalised (TVSum text: neither). Caption rows (one per
 clip) are L2-normalised like text and aligned with the video rows (cut to L; a shorter caption sequence leaves masked
-zero rows). The processed arrays are computed once and cached when ``cfg.data.preload`` allows, else read on every
+zero rows). The processed arrays are computed once and cached when ``preload`` (a run option) allows, else read on every
 access as the original.
 
 ``collate`` assembles ``src_vid`` = [video, TEF, audio, TEF] along channels (TEF of clip i of L = [i/L, (i+1)/L]),
@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from trdetr_cap.config import Config
+from trdetr_cap.config import Config, Preload
 from trdetr_cap.data.annotations import filter_tvsum_domain, load_annotations
 from trdetr_cap.data.captions import CaptionFeatureStore
 from trdetr_cap.data.features import (
@@ -47,7 +47,7 @@ class MomentDataset(Dataset):
     """One annotation file joined to its feature stores. ``self[i]`` -> dict(meta, video, audio, text, caption,
     labels, use_tef); ``collate`` turns a list of those into the batch dict."""
 
-    def __init__(self, cfg: Config, annotation_path: str | Path, split: str):
+    def __init__(self, cfg: Config, annotation_path: str | Path, split: str, preload: Preload = "auto"):
         d = cfg.data
         self.cfg, self.split, self.dataset = cfg, split, d.dataset
         self.records, self.labelled = load_annotations(annotation_path, d.dataset)
@@ -63,7 +63,8 @@ class MomentDataset(Dataset):
         self.video_stores = [open_store(p, d.dataset, "video") for p in d.v_feat_dirs]
         self.text_store = open_store(d.t_feat_dir, d.dataset, "text")
         self.audio_store = open_store(d.a_feat_dir, d.dataset, "audio") if d.a_feat_dir else None
-        self.caption_store = CaptionFeatureStore(d.cap_feat_path) if d.cap_feat_path else None
+        self.caption_store = (CaptionFeatureStore(d.cap_feat_path) if d.cap_feat_path and cfg.caption.enabled()
+                              else None)
         if self.caption_store is not None and abs(self.caption_store.clip_len - d.clip_len) > 1e-6:
             raise FeatureError(f"caption features {d.cap_feat_path} have clip_len {self.caption_store.clip_len}, "
                                f"but the video features use clip_len {d.clip_len}")
@@ -87,7 +88,7 @@ class MomentDataset(Dataset):
             self.caption = ProcessedFeatures("caption", self._compute_caption, _cache_dtype([self.caption_store]))
         self.make_labels = LabelMaker(d.dataset, d.clip_len, d.max_windows, cfg.fixes)
         self._dims = self._probe_dims(vids[0], qids[0])
-        if should_preload(d.preload, self._estimate_bytes(len(vids), len(qids))):
+        if should_preload(preload, self._estimate_bytes(len(vids), len(qids))):
             self.preload(vids, qids)
 
     # ---- processing of one key (truncate, normalise, cut, concatenate) ------------------------------------------
@@ -262,12 +263,13 @@ def move_to_device(batch: dict[str, Any], device: torch.device | str) -> dict[st
     return out
 
 
-def build_dataset(cfg: Config, split: str, annotation_path: str | Path | None = None) -> MomentDataset:
+def build_dataset(cfg: Config, split: str, annotation_path: str | Path | None = None,
+                  preload: Preload = "auto") -> MomentDataset:
     """Dataset of ``split``: "train" reads ``cfg.data.train_path``, anything else ``cfg.data.eval_path``, unless
-    ``annotation_path`` is given."""
+    ``annotation_path`` is given; ``preload`` as ``RunConfig.preload``."""
     path = annotation_path or (cfg.data.train_path if split == "train" else cfg.data.eval_path)
     if not path:
         flag = "--train_path" if split == "train" else "--eval_path"
         raise ValueError(f"no annotation file for split {split!r}: set {flag}")
-    return MomentDataset(cfg, path, split)
+    return MomentDataset(cfg, path, split, preload)
 

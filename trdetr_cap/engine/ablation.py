@@ -112,7 +112,7 @@ def run_ablation(spec: Variants, out: Path, seeds: list[int], jobs: int = 1, ext
                 print(f"[ablate] {run_dir} done, skipping", flush=True)
                 continue
             argv = [*base, *to_argv(spec.common), *extra, *to_argv(flags), "--seed", str(seed),
-                    "--results_dir", str(run_dir)]
+                    "--out", str(run_dir)]
             todo.append((run_dir, out / f"{name}.seed{seed}.log", argv))
     env = dict(os.environ)
     if jobs > 1:

@@ -109,6 +109,8 @@ def config_overrides_from_opt(opt: dict[str, Any], state_dict: dict[str, torch.T
     out["t2v_layers"] = len({k.split(".")[2] for k in state_dict if k.startswith("t2v_encoder.layers.")})
     out["keep_txt_pos_embed"] = "txt_pos.position_embeddings.weight" in state_dict
     out["amp"] = False  # the original runs in fp32; bf16 autocast would move its released numbers (--amp overrides)
+    if out.get("nms_thd") is not None and out["nms_thd"] < 0:
+        out["nms_thd"] = None  # the original's -1: no NMS
     return out
 
 
@@ -132,7 +134,6 @@ def import_checkpoint(src: str | Path, out_dir: str | Path, config: str | Path |
     state_dict = convert_state_dict(original["model"])
     out_dir = Path(out_dir)
     fields = {**config_overrides_from_opt(original["opt"], state_dict), **(overrides or {})}
-    fields["results_dir"] = str(out_dir)
     cfg = load_config(config or default_config_for(original["opt"]), fields)
     model, _ = build_model(cfg)
     expected = model.state_dict()
@@ -156,7 +157,10 @@ def build_parser() -> argparse.ArgumentParser:
                                      description="Convert an original TR-DETR checkpoint into this project's format.")
     parser.add_argument("checkpoint", help="a .ckpt written by the original TR-DETR code (e.g. its model_best.ckpt)")
     parser.add_argument("--out", required=True, help="directory for model_best.ckpt and config.yaml")
-    add_config_arguments(parser)  # e.g. feature paths on this machine: --v_feat_dirs ... --t_feat_dir ...
+    # the data (e.g. feature paths on this machine: --v_feat_dirs ... --t_feat_dir ...) and post-processing; the
+    # model's fields come from the original's opt and weights
+    add_config_arguments(parser, ("data", "post"))
+    add_config_arguments(parser, ("train",), config_files=False, only=("amp",))
     return parser
 
 

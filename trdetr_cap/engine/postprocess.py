@@ -53,7 +53,7 @@ def windows_in_seconds(
     """
     windows = span_cxw_to_xx(pred_spans.float()) * span_scales(meta, post_cfg.span_scale, clip_len)[:, None, None]
     windows = windows.round(decimals=4)
-    if post_cfg.max_duration > 0:
+    if post_cfg.max_duration is not None:
         upper = torch.full((len(meta), 1, 1), post_cfg.max_duration)
     else:
         upper = torch.tensor([float(m["duration"]) for m in meta])[:, None, None]
@@ -91,7 +91,7 @@ def outputs_to_submission(
     for i, m in enumerate(meta):
         pairs = zip(windows[i].tolist(), scores[i].tolist(), strict=True)
         preds = [[round(st, 4), round(ed, 4), round(sc, 4)] for (st, ed), sc in pairs]
-        if post_cfg.nms_thd >= 0:
+        if post_cfg.nms_thd is not None:
             preds = temporal_nms(preds[: post_cfg.max_before_nms], post_cfg.nms_thd, post_cfg.max_after_nms)
         rows.append({
             "qid": m["qid"],

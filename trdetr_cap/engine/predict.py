@@ -1,7 +1,7 @@
-"""``python -m trdetr_cap.predict CKPT SPLIT_JSONL [--out DIR] [config flags]``: run a checkpoint on a split.
+"""``python -m trdetr_cap.predict CKPT SPLIT_JSONL [--out DIR] [flags]``: run a checkpoint on a split.
 
-The checkpoint's own config decides features and post-processing; any config flag overrides it (e.g. feature paths
-on another machine, ``--nms_thd 0.7``, ``--clip_len``/``--max_duration`` for another dataset). Writes
+The checkpoint's own config decides features and post-processing; flags override the feature paths (another
+machine) and the post-processing (e.g. ``--nms_thd 0.7``, ``--max_duration``). Writes
 ``{split}_preds.jsonl`` (submission rows) and, when the split is labelled, ``{split}_metrics.json`` (evaluator
 format) into ``--out`` (default: the checkpoint's directory).
 """
@@ -16,7 +16,16 @@ from typing import Any
 
 from torch.utils.data import DataLoader
 
-from trdetr_cap.config import Config, add_config_arguments, apply_overrides, cli_overrides, from_dict
+from trdetr_cap.config import (
+    Config,
+    RunConfig,
+    add_config_arguments,
+    add_run_arguments,
+    apply_overrides,
+    cli_overrides,
+    from_dict,
+    run_from_args,
+)
 from trdetr_cap.data import build_dataset, collate
 from trdetr_cap.engine.checkpoint import load_checkpoint
 from trdetr_cap.engine.loop import evaluate
@@ -25,29 +34,36 @@ from trdetr_cap.eval import evaluate as evaluate_metrics
 from trdetr_cap.models import build_model
 from trdetr_cap.utils.io import atomic_write_json, atomic_write_jsonl
 
+FEATURE_PATHS = ("v_feat_dirs", "t_feat_dir", "a_feat_dir", "cap_feat_path")  # what moves with the machine
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m trdetr_cap.predict", description=__doc__.split("\n\n")[0])
     parser.add_argument("checkpoint", help="a model_best.ckpt / model_latest.ckpt written by training")
     parser.add_argument("split", help="annotation jsonl to run on (labelled or not)")
     parser.add_argument("--out", default=None, help="output directory (default: the checkpoint's directory)")
-    add_config_arguments(parser)
+    add_config_arguments(parser, ("data",), config_files=False, only=FEATURE_PATHS)
+    add_config_arguments(parser, ("post",), config_files=False)
+    add_run_arguments(parser, ("device", "num_workers", "preload"))
     return parser
 
 
 def predict(ckpt_path: str | Path, split_path: str | Path, out_dir: str | Path | None = None,
-            overrides: dict[str, Any] | None = None) -> tuple[Path, dict[str, Any] | None]:
-    """Run the checkpoint on ``split_path``; returns (submission path, metrics or None when unlabelled)."""
+            overrides: dict[str, Any] | None = None, run: RunConfig | None = None
+            ) -> tuple[Path, dict[str, Any] | None]:
+    """Run the checkpoint on ``split_path`` (``overrides``: flat config fields; ``run``: device, workers, preload);
+    returns (submission path, metrics or None when unlabelled)."""
+    run = run or RunConfig()
     ckpt = load_checkpoint(ckpt_path)
     cfg: Config = from_dict(ckpt["config"], f"{ckpt_path} (config)")
     cfg = apply_overrides(cfg, dict(overrides or {}))
-    device = select_device(cfg.train.device)
-    dataset = build_dataset(cfg, "eval", annotation_path=split_path)
+    device = select_device(run.device)
+    dataset = build_dataset(cfg, "eval", annotation_path=split_path, preload=run.preload)
     model, _ = build_model(cfg)
     model.load_state_dict(ckpt["model"])
     model.to(device)
     loader = DataLoader(dataset, batch_size=cfg.train.eval_bsz, shuffle=False, collate_fn=collate,
-                        num_workers=cfg.data.num_workers, pin_memory=device.type == "cuda")
+                        num_workers=run.num_workers, pin_memory=device.type == "cuda")
     rows, _ = evaluate(model, None, loader, device, cfg.post, cfg.data.clip_len, cfg.train.amp)
 
     out_dir = Path(out_dir) if out_dir else Path(ckpt_path).parent
@@ -63,12 +79,8 @@ def predict(ckpt_path: str | Path, split_path: str | Path, out_dir: str | Path |
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.config:
-        print("error: the checkpoint carries its config; override single fields with flags instead of --config",
-              file=sys.stderr)
-        return 2
     try:
-        sub_path, metrics = predict(args.checkpoint, args.split, args.out, cli_overrides(args))
+        sub_path, metrics = predict(args.checkpoint, args.split, args.out, cli_overrides(args), run_from_args(args))
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -1,6 +1,7 @@
 """``python -m trdetr_cap.train``: config -> data -> model -> epochs with evaluation, model selection and checkpoints.
 
-The run directory is exactly ``--results_dir`` and holds ``config.yaml`` (resolved, with inferred feature widths),
+The run directory is exactly ``--out`` and holds ``config.yaml`` (the resolved experiment, with inferred feature
+widths: reused as ``--config`` it starts a fresh run), ``run.yaml`` (the run options, for the record),
 ``train.log``, ``tensorboard/``, ``model_latest.ckpt`` (every epoch), ``model_best.ckpt``, ``best_val_preds.jsonl``
 and ``best_val_metrics.json``. ``--resume DIR`` continues from ``DIR/model_latest.ckpt`` with ``DIR/config.yaml``
 (explicit flags still override it, e.g. a larger ``--n_epoch``).
@@ -26,12 +27,18 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from trdetr_cap.config import (
     Config,
+    ConfigError,
+    RunConfig,
     add_config_arguments,
+    add_run_arguments,
     apply_overrides,
     cli_overrides,
     config_from_args,
+    default_run_dir,
     from_dict,
+    run_from_args,
     save_config,
+    save_run_config,
 )
 from trdetr_cap.data import build_dataset, collate
 from trdetr_cap.engine.checkpoint import load_checkpoint, restore_rng_state, save_checkpoint, unwrap
@@ -52,23 +59,30 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train TR-DETR (optionally caption-guided). Every config field is a flag; see --config YAMLs.",
     )
     add_config_arguments(parser)
+    add_run_arguments(parser)
+    parser.add_argument("--count_params", action="store_true", help="print 'params: N' and exit (no training)")
     return parser
 
 
-def resolve_config(args: argparse.Namespace) -> Config:
-    """Defaults < ``--config`` < flags; with ``--resume DIR`` the run's own ``config.yaml`` replaces ``--config``."""
-    overrides = cli_overrides(args)
-    if not overrides.get("resume"):
-        return config_from_args(args)
-    run_dir = Path(overrides["resume"])
+def resolve_config(args: argparse.Namespace) -> tuple[Config, RunConfig]:
+    """The experiment (defaults < ``--config`` overlays < flags) and the run options. ``--out`` defaults to
+    runs/<config names>; with ``--resume DIR`` the run's own ``config.yaml`` replaces ``--config`` and DIR is the
+    output directory."""
+    run = run_from_args(args)
+    if run.resume is None:
+        if args.out is None:
+            run.out = default_run_dir(args.config)
+        return config_from_args(args), run
+    run_dir = Path(run.resume)
     if args.config:
-        raise ValueError(f"--resume {run_dir} uses {run_dir / 'config.yaml'}; do not pass --config as well")
+        raise ConfigError(f"--resume {run_dir} uses {run_dir / 'config.yaml'}; do not pass --config as well")
+    if args.out is not None and Path(args.out) != run_dir:
+        raise ConfigError(f"--out {args.out}: a resumed run writes to its own directory ({run_dir})")
     saved = run_dir / "config.yaml"
     if not saved.is_file():
         raise FileNotFoundError(f"--resume {run_dir}: no config.yaml there (not a run directory?)")
-    cfg = from_dict(yaml.safe_load(saved.read_text()), str(saved))
-    overrides["results_dir"] = str(run_dir)
-    return apply_overrides(cfg, overrides)
+    run.out = str(run_dir)
+    return apply_overrides(from_dict(yaml.safe_load(saved.read_text()), str(saved)), cli_overrides(args)), run
 
 
 def select_device(name: str) -> torch.device:
@@ -89,18 +103,20 @@ def set_seed(seed: int, deterministic: bool) -> None:
 
 
 def infer_feature_dims(cfg: Config, dataset: Any) -> None:
-    """Fill widths left at 0 from ``dataset.feature_dims``; a non-zero width the data contradicts is an error."""
+    """Fill widths left unset (None) from ``dataset.feature_dims``; a width the data contradicts is an error."""
     dims = dataset.feature_dims
     fields = [("model", "v_feat_dim"), ("model", "t_feat_dim")]
-    if cfg.data.cap_feat_path:
+    if cfg.caption.enabled():
+        if not dims.get("cap_feat_dim"):
+            raise ConfigError("a caption-fusion piece is on (caption section) but data.cap_feat_path is not set")
         fields.append(("caption", "cap_feat_dim"))
     for section, name in fields:
         have, want = int(dims.get(name, 0)), getattr(getattr(cfg, section), name)
-        if want == 0:
+        if want is None:
             setattr(getattr(cfg, section), name, have)
         elif have and want != have:
-            raise ValueError(f"config {section}.{name}={want}, but the features have width {have} "
-                             f"(set {name}: 0 to infer it from the data)")
+            raise ConfigError(f"config {section}.{name}={want}, but the features have width {have} "
+                              f"(set {name}: null to infer it from the data)")
 
 
 def build_optimizer(cfg: Config, model: torch.nn.Module) -> torch.optim.AdamW:
@@ -161,9 +177,8 @@ class RunState:
     es_cnt: int = 0
 
 
-def _loaders(cfg: Config, train_set, val_set, info: DistInfo, device: torch.device):
+def _loaders(cfg: Config, workers: int, train_set, val_set, info: DistInfo, device: torch.device):
     pin = device.type == "cuda"
-    workers = cfg.data.num_workers
     sampler = DistributedSampler(train_set, shuffle=True, seed=cfg.train.seed) if info.enabled else None
     train_loader = DataLoader(train_set, batch_size=cfg.train.bsz, shuffle=sampler is None, sampler=sampler,
                               collate_fn=collate, num_workers=workers, pin_memory=pin,
@@ -180,33 +195,34 @@ def _ground_truth(dataset: Any) -> list[dict[str, Any]]:
     return dataset.records
 
 
-def train(cfg: Config, stop_after_epochs: int | None = None) -> dict[str, Any] | None:
-    """Train with ``cfg``; returns the best val metrics (None when the split is unlabelled or training was stopped).
+def train(cfg: Config, run: RunConfig, stop_after_epochs: int | None = None) -> dict[str, Any] | None:
+    """Train the experiment ``cfg`` into ``run.out`` (continuing it when ``run.resume`` is set); returns the best
+    val metrics (None when the split is unlabelled or training was stopped).
 
     ``stop_after_epochs`` ends the session after that many epochs exactly as if the process were killed right after
     writing ``model_latest.ckpt`` (used to test ``--resume``).
     """
-    device = select_device(cfg.train.device)
+    device = select_device(run.device)
     info = init_distributed(device.type)
     if info.enabled and device.type == "cuda":
         device = torch.device("cuda", info.local_rank)
-    run_dir = Path(cfg.train.results_dir)
+    run_dir = Path(run.out)
     logger = setup_logger(run_dir / "train.log" if info.is_main else None)
     try:
-        return _run(cfg, device, info, run_dir, logger, stop_after_epochs)
+        return _run(cfg, run, device, info, run_dir, logger, stop_after_epochs)
     finally:
         close_logger(logger)
         cleanup(info)
 
 
-def _run(cfg: Config, device: torch.device, info: DistInfo, run_dir: Path, logger: logging.Logger,
+def _run(cfg: Config, run: RunConfig, device: torch.device, info: DistInfo, run_dir: Path, logger: logging.Logger,
          stop_after_epochs: int | None) -> dict[str, Any] | None:
-    resuming = bool(cfg.train.resume)
+    resuming = run.resume is not None
     set_seed(cfg.train.seed + info.rank, cfg.train.deterministic)
     if device.type == "cpu" and info.is_main:
         logger.info("device cpu, %d torch threads", torch.get_num_threads())
-    train_set = build_dataset(cfg, "train")
-    val_set = build_dataset(cfg, "val") if cfg.data.eval_path else None
+    train_set = build_dataset(cfg, "train", preload=run.preload)
+    val_set = build_dataset(cfg, "val", preload=run.preload) if cfg.data.eval_path else None
     infer_feature_dims(cfg, train_set)
 
     model, criterion = build_model(cfg)
@@ -225,6 +241,7 @@ def _run(cfg: Config, device: torch.device, info: DistInfo, run_dir: Path, logge
         _apply_resume_flags(cfg, ckpt["config"], optimizer, lr_scheduler)
     if info.is_main:
         save_config(cfg, run_dir / "config.yaml")
+        save_run_config(run, run_dir / "run.yaml")
         logger.info("%s run %s: %s parameters, %d train / %d val queries, epochs %d..%d, device %s x%d",
                     "resuming" if resuming else "starting", run_dir, f"{count_parameters(model):,}",
                     len(train_set), len(val_set) if val_set is not None else 0, start_epoch + 1,
@@ -234,7 +251,7 @@ def _run(cfg: Config, device: torch.device, info: DistInfo, run_dir: Path, logge
         ids = [info.local_rank] if device.type == "cuda" else None
         # the never-used text position embedding (kept for the faithful parameter count) gets no gradient
         model = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids, find_unused_parameters=True)
-    train_loader, val_loader, sampler = _loaders(cfg, train_set, val_set, info, device)
+    train_loader, val_loader, sampler = _loaders(cfg, run.num_workers, train_set, val_set, info, device)
     gt_rows = _ground_truth(val_set) if val_set is not None else None
     writer = _tensorboard(cfg, run_dir, start_epoch) if info.is_main else None
     history = History(run_dir / "history.jsonl", keep_upto=start_epoch) if info.is_main else None
@@ -349,7 +366,7 @@ def _report_best(run_dir: Path, state: RunState, logger: logging.Logger) -> dict
 # ---------------------------------------------------------------------------------------------------------------- CLI
 def count_params_only(cfg: Config) -> int:
     """Build the model (inferring unset widths from the training data) and return its parameter count."""
-    if cfg.model.v_feat_dim == 0 or cfg.model.t_feat_dim == 0:
+    if cfg.model.v_feat_dim is None or cfg.model.t_feat_dim is None:
         infer_feature_dims(cfg, build_dataset(cfg, "train"))
     model, _ = build_model(cfg)
     return count_parameters(model)
@@ -358,18 +375,17 @@ def count_params_only(cfg: Config) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        cfg = resolve_config(args)
-        if cfg.train.count_params:
+        cfg, run = resolve_config(args)
+        if args.count_params:
             print(f"params: {count_params_only(cfg)}")
             return 0
-        metrics = train(cfg)
+        metrics = train(cfg, run)
     except NonFiniteLossError:
         return 1
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if metrics is not None:
-        run_dir = Path(cfg.train.results_dir)
-        print(json.dumps({"val": metrics["brief"], "results_dir": str(run_dir), "curves": str(run_dir / "curves.png")},
+        print(json.dumps({"val": metrics["brief"], "out": run.out, "curves": str(Path(run.out) / "curves.png")},
                          indent=2))
     return 0

@@ -46,14 +46,6 @@ from trdetr_cap.models.refinement import ContextQueryAttention
 from trdetr_cap.models.transformer import T2VEncoderLayer, reset_transformer_parameters
 
 GATE_INIT_BIAS = -3.0  # sigmoid(-3) ~ 0.047: the gated model starts close to the baseline
-EARLY_FUSION_MODES = ("none", "concat", "gated")
-
-
-def captions_enabled(cfg: CaptionConfig) -> bool:
-    """True when any caption piece is on (then the batch must carry ``src_cap`` / ``src_cap_mask``)."""
-    if cfg.cap_early_fusion not in EARLY_FUSION_MODES:
-        raise ValueError(f"caption.cap_early_fusion must be one of {EARLY_FUSION_MODES}, got {cfg.cap_early_fusion!r}")
-    return cfg.cap_early_fusion != "none" or cfg.cap_cross_attn or cfg.cap_sim_prior or cfg.cap_align_loss_coef > 0
 
 
 @dataclass

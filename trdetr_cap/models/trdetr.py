@@ -14,7 +14,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from trdetr_cap.config import CaptionConfig, FixConfig, ModelConfig
-from trdetr_cap.models.caption_fusion import CaptionFusion, Captions, captions_enabled
+from trdetr_cap.models.caption_fusion import CaptionFusion, Captions
 from trdetr_cap.models.layers import MLP, TextPositionEmbedding, VideoPositionEmbedding, build_input_projection
 from trdetr_cap.models.refinement import QueryGuidedRefinement
 from trdetr_cap.models.transformer import (
@@ -75,8 +75,9 @@ class TRDETR(nn.Module):
                  clip_len: float):
         super().__init__()
         mc = model_cfg
-        if mc.v_feat_dim <= 0:
-            raise ValueError("model.v_feat_dim must be set (> 0); training infers it from dataset.feature_dims")
+        if mc.v_feat_dim is None or mc.t_feat_dim is None:
+            raise ValueError("model.v_feat_dim / t_feat_dim must be set; training infers them from "
+                             "dataset.feature_dims")
         if mc.hidden_dim % mc.nheads or mc.hidden_dim % 4:
             raise ValueError(f"hidden_dim {mc.hidden_dim} must be a multiple of nheads ({mc.nheads}) and of 4 "
                              "(the anchor sine embedding: hidden_dim / 2 sin-cos pairs per coordinate)")
@@ -88,9 +89,9 @@ class TRDETR(nn.Module):
         self.fix_hd2mr_mask = fixes.fix_hd2mr_mask
         self.fix_mr2hd_span = fixes.fix_mr2hd_span
         self.mr2hd_scale = mc.mr2hd_scale
-        cap_on = captions_enabled(caption_cfg)
-        if cap_on and caption_cfg.cap_feat_dim <= 0:
-            raise ValueError("caption.cap_feat_dim must be set (> 0) when a caption piece is on; training infers it "
+        cap_on = caption_cfg.enabled()
+        if cap_on and caption_cfg.cap_feat_dim is None:
+            raise ValueError("caption.cap_feat_dim must be set when a caption piece is on; training infers it "
                              "from the caption features")
         concat_dim = caption_cfg.cap_feat_dim if cap_on and caption_cfg.cap_early_fusion == "concat" else 0
 
