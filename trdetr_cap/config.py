@@ -199,6 +199,8 @@ class PostprocessConfig:
     nms_thd: float | None = setting(None, "temporal NMS IoU threshold; none = no NMS", above=0, at_most=1)
     max_before_nms: int = setting(10, "windows kept before NMS", above=0)
     max_after_nms: int = setting(10, "windows kept after NMS", above=0)
+    saliency_fp16: bool = setting(True, "write saliency in fp16 as the original's QVHighlights files; false keeps "
+                                        "float32 (TVSum, whose original evaluation ranks the float32 outputs)")
 
 
 @dataclass

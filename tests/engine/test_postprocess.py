@@ -4,6 +4,7 @@ expected values computed by hand."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -100,3 +101,30 @@ def test_nms_applied_in_submission():
     assert rows[0]["pred_relevant_windows"] == [[0.0, 20.0, 0.8808], [60.0, 80.0, 0.5]]
     rows = outputs_to_submission(out, meta, PostprocessConfig(nms_thd=0.7, max_before_nms=1), clip_len=2.0)
     assert rows[0]["pred_relevant_windows"] == [[0.0, 20.0, 0.8808]]
+
+
+def _tvsum_outputs(saliency):
+    return _outputs([[0.0]], [[[0.5, 0.5]]], [saliency], [len(saliency)])
+
+
+def test_tvsum_config_scores_float32_saliency_and_qvhighlights_keeps_fp16():
+    from trdetr_cap.config import load_config
+    from trdetr_cap.eval import evaluate
+
+    configs = Path(__file__).resolve().parents[2] / "configs"
+    assert load_config(configs / "qvhighlights.yaml").post.saliency_fp16  # the original's QVH files: fp16
+    tvsum_post = load_config(configs / "tvsum.yaml").post
+    assert not tvsum_post.saliency_fp16
+    # labels 1..6 (one annotator): lower median 3 -> clips 3, 4, 5 positive. Clips 5 and 0 differ by 1e-4, which
+    # fp16 (spacing 2^-10 at 1) rounds away: both become 1.0 and the tie puts clip 0 first.
+    saliency = [1.0001, 0.6, 0.1, 0.5, 0.7, 1.0002]
+    gt = [{"qid": "v", "vid": "v", "domain": "BK", "duration": 12.0, "label": [[1], [2], [3], [4], [5], [6]]}]
+    meta = [{"qid": "v", "query": "", "vid": "v", "duration": 12.0}]
+    rows = outputs_to_submission(_tvsum_outputs(saliency), meta, tvsum_post, clip_len=2.0)
+    assert rows[0]["pred_saliency_scores"] == torch.tensor(saliency).tolist()  # float32, unrounded
+    # ranking 5, 0, 4, 1, 3: hits 1 0 1 0 1 -> (1 + 1) / 6 + (1/2 + 2/3) / 6 + (1/2 + 3/5) / 6 = 128 / 180
+    assert evaluate(rows, gt)["brief"]["mAP"] == 71.11
+    fp16_rows = outputs_to_submission(_tvsum_outputs(saliency), meta, PostprocessConfig(), clip_len=2.0)
+    assert fp16_rows[0]["pred_saliency_scores"][0] == fp16_rows[0]["pred_saliency_scores"][5] == 1.0
+    # fp16: ranking 0, 5, 4, 1, 3: hits 0 1 1 0 1 -> (0 + 1/2) / 6 + (1/2 + 2/3) / 6 + (1/2 + 3/5) / 6 = 83 / 180
+    assert evaluate(fp16_rows, gt)["brief"]["mAP"] == 46.11

@@ -4,6 +4,8 @@ Faithful defaults reproduce the original: score = softmax foreground (index 0), 
 video's ``duration``, all queries kept and sorted by score, endpoints clamped to [0, 150] and rounded to multiples of
 the clip length (round half to even), scores rounded to 4 decimals, saliency cast to fp16 and cut to the valid length,
 no NMS. Clip length, the clamp range, the span scale and NMS are configurable so Charades-STA and longer videos work.
+Saliency stays float32 with ``saliency_fp16=False`` (configs/tvsum.yaml): the original scores TVSum on its float32
+outputs, and fp16 rounding creates ties that move the top-5 mAP (docs/metrics.md).
 """
 
 from __future__ import annotations
@@ -84,7 +86,8 @@ def outputs_to_submission(
     scores = scores.gather(1, order)
     windows = windows_in_seconds(outputs["pred_spans"].detach().cpu(), meta, post_cfg, clip_len)
     windows = windows.gather(1, order[..., None].expand(-1, -1, 2))
-    saliency = outputs["saliency_scores"].detach().half().cpu().tolist()  # fp16, as the original writes it
+    saliency = outputs["saliency_scores"].detach()
+    saliency = (saliency.half() if post_cfg.saliency_fp16 else saliency.float()).cpu().tolist()
     valid_lens = outputs["video_mask"].detach().sum(1).long().cpu().tolist()
 
     rows = []

@@ -5,7 +5,7 @@
     metrics = evaluate_files("preds.jsonl", "gt.jsonl", out="metrics.json")
 
 or ``python -m trdetr_cap.eval --submission preds.jsonl --gt gt.jsonl --out metrics.json``.
-Malformed input raises ``EvalInputError`` (one line: file, line, field).
+Malformed input raises ``EvalInputError`` (one line: file, line, field). The definitions: docs/metrics.md.
 """
 
 from __future__ import annotations
@@ -33,23 +33,37 @@ def infer_dataset(gt: Rows) -> str:
     return "charades"
 
 
-def evaluate_rows(sub: Rows, gt: Rows, dataset: str | None = None, allow_missing: bool = False) -> dict:
-    """Match qids, then compute the metrics of ``dataset`` (inferred from the GT when None)."""
+def evaluate_rows(
+    sub: Rows, gt: Rows, dataset: str | None = None, allow_missing: bool = False, r5_all_rows: bool = False
+) -> dict:
+    """Match qids, then compute the metrics of ``dataset`` (inferred from the GT when None).
+
+    ``r5_all_rows`` (Charades-STA only): report R5 even when some rows list fewer than 5 windows, scoring those rows
+    on the windows they list as UniVTG and UMT do; by default R5 is left out then.
+    """
     dataset = dataset or infer_dataset(gt)
     if dataset not in DATASETS:
         raise ValueError(f"unknown dataset {dataset!r}; choose from {sorted(DATASETS)}")
+    if r5_all_rows and dataset != "charades":
+        raise EvalInputError(f"{gt.name}: r5_all_rows applies to Charades-STA only, this ground truth is {dataset}")
     sub, gt = match_qids(sub, gt, allow_missing)
+    if dataset == "charades":
+        return eval_charades(sub, gt, r5_all_rows=r5_all_rows)
     return DATASETS[dataset](sub, gt)
 
 
 def evaluate(
-    submission_rows: Sequence[dict], gt_rows: Sequence[dict], dataset: str | None = None, allow_missing: bool = False
+    submission_rows: Sequence[dict],
+    gt_rows: Sequence[dict],
+    dataset: str | None = None,
+    allow_missing: bool = False,
+    r5_all_rows: bool = False,
 ) -> dict:
     """Metrics dict for in-memory rows (e.g. from ``outputs_to_submission``), in the official structure:
     ``brief`` plus ``full``/``long``/``middle``/``short`` and ``HL-min-*`` for QVHighlights."""
     sub = rows_in_memory(submission_rows, "<submission rows>")
     gt = rows_in_memory(gt_rows, "<gt rows>")
-    return evaluate_rows(sub, gt, dataset, allow_missing)
+    return evaluate_rows(sub, gt, dataset, allow_missing, r5_all_rows)
 
 
 def evaluate_files(
@@ -58,9 +72,10 @@ def evaluate_files(
     out: str | Path | None = None,
     dataset: str | None = None,
     allow_missing: bool = False,
+    r5_all_rows: bool = False,
 ) -> dict:
     """Evaluate two jsonl files; write the metrics JSON atomically to ``out`` (nothing is written on error)."""
-    metrics = evaluate_rows(read_rows(submission), read_rows(gt), dataset, allow_missing)
+    metrics = evaluate_rows(read_rows(submission), read_rows(gt), dataset, allow_missing, r5_all_rows)
     if out is not None:
         from trdetr_cap.utils.io import atomic_write_json
 

@@ -1,4 +1,5 @@
 """python -m trdetr_cap.eval --submission PRED.jsonl --gt GT.jsonl --out METRICS.json [--dataset ...] [--allow-missing]
+[--r5_all_rows]
 
 Prints the ``brief`` metrics; exit code 2 (one error line, no output file) on malformed input.
 """
@@ -25,13 +26,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--allow-missing", action="store_true", help="evaluate the qids common to both files instead of failing"
     )
+    p.add_argument(
+        "--r5_all_rows",
+        action="store_true",
+        help="Charades-STA: report R5 even when some rows list fewer than 5 windows, scoring them on the windows "
+        "they list (as UniVTG and UMT); default: R5 only when every row lists >= 5",
+    )
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        metrics = evaluate_files(args.submission, args.gt, args.out, args.dataset, args.allow_missing)
+        metrics = evaluate_files(args.submission, args.gt, args.out, args.dataset, args.allow_missing, args.r5_all_rows)
     except EvalInputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -11,6 +11,9 @@ even count), clips are ranked by predicted saliency (ties: earlier clip first), 
 whose recall denominator is the number of positives *within those 5* (0 positives -> AP 0). A video's AP is the
 mean over annotators; a domain's is the mean over its videos (every video counts: the original only kept the last
 video of each eval batch); ``brief["mAP"]`` is the mean over domains. Values are x100, rounded to 2 decimals.
+The references rank with ``torch.argsort``, whose order on ties is implementation-defined (C++ ``std::sort`` on CPU:
+index order up to 16 clips only); earlier-first is that order where it is defined, and submissions should carry
+float32 saliency so that ties do not arise (docs/metrics.md).
 """
 
 from __future__ import annotations
