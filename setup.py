@@ -19,6 +19,7 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["trdetr_cap", "trdetr_cap.*"]),
     install_requires=requirements,
+    entry_points={"console_scripts": ["trdetr-cap = trdetr_cap.cli:main"]},
     extras_require={
         "dev": ["pytest>=7", "ruff>=0.5"],
         "vllm": ["vllm"],

@@ -13,11 +13,11 @@ import pytest
 import torch
 
 from trdetr_cap.captions.synthetic import save_tiny_internvl
+from trdetr_cap.commands.extract import main as extract_main
+from trdetr_cap.commands.infer import main as inference_main
 from trdetr_cap.config import Config
 from trdetr_cap.engine.checkpoint import save_checkpoint
-from trdetr_cap.extract import main as extract_main
 from trdetr_cap.inference import MomentRetriever, sliding_windows
-from trdetr_cap.inference import main as inference_main
 from trdetr_cap.video.synthetic import save_tiny_clip, write_test_video
 
 QUERY = "a person walks in"
@@ -68,10 +68,10 @@ def dataset_prediction(cfg, annotation):
 def features(assets):
     feat_root = assets["root"] / "feats"
     clip = str(assets["clip"])
-    assert extract_main(["videos", str(assets["video"]), "--out_dir", str(feat_root), "--clip_model", clip]) == 0
+    assert extract_main(["videos", str(assets["video"]), "--out", str(feat_root), "--clip_model", clip]) == 0
     annotation = assets["root"] / "ann.jsonl"
     annotation.write_text(json.dumps({"qid": 1, "query": QUERY, "vid": "walk", "duration": 7.0}) + "\n")
-    assert extract_main(["queries", str(annotation), "--out_dir", str(feat_root), "--clip_model", clip]) == 0
+    assert extract_main(["queries", str(annotation), "--out", str(feat_root), "--clip_model", clip]) == 0
     return feat_root, annotation
 
 
@@ -102,7 +102,7 @@ def test_slowfast_clip_checkpoint_equals_the_training_data_path(assets, features
     slowfast_ckpt = tmp_path / "slowfast.pyth"
     torch.manual_seed(1)
     torch.save({"model_state": SlowFastR50().state_dict()}, slowfast_ckpt)
-    assert extract_main(["videos", str(assets["video"]), "--out_dir", str(feat_root), "--features", "slowfast",
+    assert extract_main(["videos", str(assets["video"]), "--out", str(feat_root), "--features", "slowfast",
                          "--slowfast_ckpt", str(slowfast_ckpt), "--slowfast_crop_size", "32"]) == 0
     ckpt = tmp_path / "slowfast_clip.ckpt"
     cfg = make_checkpoint(ckpt, feat_root, max_v_l=75, slowfast=True)

@@ -75,14 +75,14 @@ def test_terminal_gets_tqdm():
 
 
 def test_pack_in_process_prints_bounded_lines(tmp_path, capsys, monkeypatch):
-    from trdetr_cap.data.pack import main
+    from trdetr_cap.commands.pack import main
 
     src = tmp_path / "clip_features"
     src.mkdir()
     for i in range(40):
         np.savez(src / f"v{i:02d}.npz", features=np.ones((3, 4), np.float32))
     monkeypatch.setenv("TRDETR_CAP_PROGRESS", "20%")
-    assert main(["--src", str(src), "--out", str(tmp_path / "f.h5")]) == 0
+    assert main([str(src), "--out", str(tmp_path / "f.h5")]) == 0
     err = capsys.readouterr().err
     assert "\r" not in err
     assert [line.split(" ")[2] for line in err.splitlines()] == ["8/40", "16/40", "24/40", "32/40", "done,"]

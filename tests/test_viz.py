@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from trdetr_cap.viz import main, top1_iou
+from trdetr_cap.commands.viz import main
+from trdetr_cap.viz import top1_iou
 
 
 def _write(path, rows):

@@ -38,6 +38,7 @@ CaptionBackend = Literal["internvl2", "transformers", "vllm"]
 SpanScale = Literal["duration", "feat_len"]
 Preload = Literal["auto", "always", "never"]
 
+DEFAULT_CLIP_MODEL = "openai/clip-vit-base-patch32"  # the CLIP of the released features (video, query, captions)
 DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 
 
@@ -144,7 +145,7 @@ class CaptionerConfig:
     cap_stride: float = setting(2.0, "seconds between captions (2 = one caption per feature clip)", above=0)
     cap_frames: int = setting(2, "frames per window shown to the captioner, spread over it", above=0)
     cap_max_new_tokens: int = setting(48, "caption length limit in tokens", above=0)
-    cap_text_encoder: str = setting("openai/clip-vit-base-patch32", "embeds captions (CLIP text tower, projected "
+    cap_text_encoder: str = setting(DEFAULT_CLIP_MODEL, "embeds captions (CLIP text tower, projected "
                                                                     "pooled output)")
 
 
@@ -468,15 +469,14 @@ def save_run_config(run: RunConfig, path: str | Path) -> None:
 
 # -------------------------------------------------------------------------------------------------------- arguments
 def _flag_help(f: dataclasses.Field, default: Any) -> str:
-    shown = "none" if default is None else ",".join(default) if isinstance(default, list) else default
+    shown = "none" if default in (None, []) else " ".join(default) if isinstance(default, list) else default
     return f"{f.metadata.get('help', '')} (default: {shown})".replace("%", "%%")
 
 
-def _add_field_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup, name: str,
-                        aliases: Sequence[str] = ()) -> None:
+def _add_field_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup, name: str) -> None:
     section, f, typ = FIELDS[name]
     default = getattr(RunConfig() if section == "run" else getattr(Config(), section), name)
-    flags = [f"--{name}", *aliases]
+    flags = [f"--{name}"]
     if typing.get_origin(typ) in (typing.Union, types.UnionType):  # X | None: flagged as X ("none" unsets it)
         (typ,) = [a for a in typing.get_args(typ) if a is not type(None)]
     help_text = _flag_help(f, default)
@@ -485,8 +485,12 @@ def _add_field_argument(parser: argparse.ArgumentParser | argparse._ArgumentGrou
     elif typing.get_origin(typ) is list:
         parser.add_argument(*flags, dest=name, nargs="+", default=None, metavar="PATH", help=help_text)
     else:
-        metavar = "{" + ",".join(typing.get_args(typ)) + "}" if typing.get_origin(typ) is Literal else \
-            getattr(typ, "__name__", "VALUE").upper()
+        if typing.get_origin(typ) is Literal:
+            metavar = "{" + ",".join(typing.get_args(typ)) + "}"
+        elif typ is str:
+            metavar = "PATH" if name.endswith(("_path", "_dir", "out", "resume")) else "TEXT"
+        else:
+            metavar = typ.__name__.upper()
         parser.add_argument(*flags, dest=name, type=str, default=None, metavar=metavar, help=help_text)
 
 
@@ -502,16 +506,19 @@ def add_config_arguments(parser: argparse.ArgumentParser, sections: Iterable[str
     for section in sections:
         names = [n for n, (s, _, _) in FIELDS.items() if s == section and (wanted is None or n in wanted)]
         if names:
-            group = parser.add_argument_group(f"{section} ({SECTION_TYPES[section].__doc__.splitlines()[0]})")
+            doc = (SECTION_TYPES[section].__doc__ or "").split(" (")[0].rstrip(".")
+            group = parser.add_argument_group(f"{section}: {doc[:1].lower()}{doc[1:]}")
             for name in names:
                 _add_field_argument(group, name)
 
 
 def add_run_arguments(parser: argparse.ArgumentParser, names: Iterable[str] = RUN_FIELDS) -> None:
-    """One flag per named run option (``--out`` also answers to the old ``--results_dir``)."""
+    """One flag per named run option (``--out`` also answers to its older spelling ``--results_dir``, unlisted)."""
     group = parser.add_argument_group("run options (not part of the experiment)")
     for name in names:
-        _add_field_argument(group, name, ("--results_dir",) if name == "out" else ())
+        _add_field_argument(group, name)
+        if name == "out":
+            group.add_argument("--results_dir", dest="out", default=None, help=argparse.SUPPRESS)
 
 
 def cli_overrides(args: argparse.Namespace) -> dict[str, Any]:

@@ -1,8 +1,8 @@
-"""Run a trained checkpoint on a raw video: python -m trdetr_cap.inference and the MomentRetriever API.
+"""Run a trained checkpoint on a raw video: the MomentRetriever API (command line: ``trdetr-cap infer``).
 
-    python -m trdetr_cap.inference --video V.mp4 --query "a man opens the door" --checkpoint runs/x/best.ckpt \
-        [--out result.json] [--plot result.png] [--clip_model DIR] [--slowfast_ckpt SLOWFAST_8x8_R50.pkl] \
-        [--caption_model OpenGVLab/InternVL3-8B-hf]
+    trdetr-cap infer runs/x/model_best.ckpt V.mp4 --query "a man opens the door" [--out result.json] \
+        [--plot result.png] [--clip_model DIR] [--slowfast_ckpt SLOWFAST_8x8_R50.pkl] \
+        [--cap_model OpenGVLab/InternVL3-8B-hf]
 
     retriever = MomentRetriever.from_checkpoint("best.ckpt", clip_model="openai/clip-vit-base-patch32")
     retriever.encode_video("V.mp4")                    # decoded and encoded once, then cached
@@ -20,17 +20,14 @@ and each clip's saliency is the mean over the windows that contain it.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from trdetr_cap.config import Config, from_dict
-from trdetr_cap.video.clip import DEFAULT_CLIP_MODEL
+from trdetr_cap.config import DEFAULT_CLIP_MODEL, Config, from_dict
 
 FEATURE_WIDTHS = {"slowfast": 2304, "clip": 512}
 
@@ -88,8 +85,8 @@ class MomentRetriever:
         model met dropped caption rows in training, but expect weaker results). ``caption_encoder`` defaults to the
         checkpoint's ``cap_text_encoder``.
         """
+        from trdetr_cap.device import resolve_device
         from trdetr_cap.engine.checkpoint import load_checkpoint
-        from trdetr_cap.extract import resolve_device
         from trdetr_cap.models import build_model
         from trdetr_cap.video.clip import ClipFeatureExtractor
 
@@ -208,61 +205,7 @@ class MomentRetriever:
                 "captions": enc["captions"]}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m trdetr_cap.inference", description=__doc__.split("\n")[0])
-    parser.add_argument("--video", required=True)
-    parser.add_argument("--query", required=True, action="append", help="repeat for several queries")
-    parser.add_argument("--checkpoint", required=True)
-    parser.add_argument("--out", default="", help="write the results as JSON")
-    parser.add_argument("--plot", default="", help="write a saliency / moments plot (png)")
-    parser.add_argument("--gt", default="", help="ground-truth windows for the plot, e.g. '10,24;60,72'")
-    parser.add_argument("--clip_model", default=DEFAULT_CLIP_MODEL)
-    parser.add_argument("--slowfast_ckpt", default="", help="SlowFast R50 8x8 Kinetics-400 checkpoint (.pkl / .pyth)")
-    parser.add_argument("--slowfast_crop_size", type=int, default=224)
-    parser.add_argument("--caption_model", default="")
-    parser.add_argument("--caption_backend", default="transformers", choices=["transformers", "internvl2", "vllm"])
-    parser.add_argument("--caption_encoder", default="", help="default: the checkpoint's cap_text_encoder")
-    parser.add_argument("--top_k", type=int, default=5)
-    parser.add_argument("--device", default="auto")
-    return parser
-
-
-def parse_windows(text: str) -> list[list[float]]:
-    """'10,24;60,72' -> [[10, 24], [60, 72]]."""
-    try:
-        return [[float(v) for v in part.split(",")] for part in text.split(";") if part.strip()]
-    except ValueError:
-        raise ValueError(f"--gt: expected 'st,ed;st,ed', got {text!r}") from None
-
-
-def main(argv: list[str] | None = None) -> int:
-    from trdetr_cap.video.decode import VideoDecodeError
-
-    args = build_parser().parse_args(argv)
-    try:
-        gt = parse_windows(args.gt) if args.gt else None
-        retriever = MomentRetriever.from_checkpoint(args.checkpoint, args.clip_model, args.slowfast_ckpt,
-                                                    args.caption_model, args.caption_backend, args.caption_encoder,
-                                                    args.device, args.slowfast_crop_size)
-        results = [retriever.predict(q, args.video, args.top_k) for q in args.query]
-    except (FileNotFoundError, ValueError, VideoDecodeError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    for res in results:
-        print(f"query: {res['query']}")
-        for st, ed, sc in res["moments"]:
-            print(f"  {st:8.1f} s - {ed:8.1f} s   score {sc:.4f}")
-        print("  saliency per clip: " + " ".join(f"{s:.2f}" for s in res["saliency"]))
-    if args.out:
-        from trdetr_cap.utils.io import atomic_write_json
-
-        atomic_write_json(args.out, results if len(results) > 1 else results[0])
-    if args.plot:
-        from trdetr_cap.viz import plot_result
-
-        plot_result(results[0], args.plot, gt_windows=gt)
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    from trdetr_cap.commands.infer import main
+
+    raise SystemExit(main())

@@ -1,6 +1,7 @@
-"""``python -m trdetr_cap.predict``: see :mod:`trdetr_cap.engine.predict`."""
+"""``python -m trdetr_cap.predict``: the older spelling of ``trdetr-cap predict``
+(:mod:`trdetr_cap.commands.predict`)."""
 
-from trdetr_cap.engine.predict import main
+from trdetr_cap.commands.predict import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

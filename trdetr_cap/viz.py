@@ -8,8 +8,6 @@ whose top-1 window overlaps the ground truth least (IoU with the best-matching G
 
 from __future__ import annotations
 
-import argparse
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -114,7 +112,7 @@ def top1_iou(row: dict[str, Any], gt_windows: Sequence[Sequence[float]]) -> floa
     return float(np.nan_to_num(cross_iou(first, np.asarray(gt_windows, dtype=float)), nan=0.0).max())
 
 
-def _read_rows(path: str) -> list[dict[str, Any]]:
+def read_rows(path: str) -> list[dict[str, Any]]:
     """Rows of a jsonl file; a row without ``qid`` raises naming the file and line."""
     rows = []
     for lineno, row in iter_jsonl_objects(path):
@@ -124,47 +122,7 @@ def _read_rows(path: str) -> list[dict[str, Any]]:
     return rows
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m trdetr_cap.viz", description=__doc__.split("\n\n")[0])
-    parser.add_argument("predictions", help="submission jsonl (qid, query, pred_relevant_windows, ...)")
-    parser.add_argument("--gt", default=None, help="annotation jsonl: draws the GT windows, needed by --worst")
-    parser.add_argument("--out", required=True, help="directory for the pngs (qid<qid>.png)")
-    pick = parser.add_mutually_exclusive_group()
-    pick.add_argument("--qids", nargs="+", default=None, help="these qids")
-    pick.add_argument("--worst", type=int, default=None, help="the N queries with the lowest top-1 IoU")
-    pick.add_argument("--first", type=int, default=10, help="the first N rows (default 10)")
-    parser.add_argument("--clip_len", type=float, default=2.0, help="seconds per saliency score")
-    args = parser.parse_args(argv)
-    try:
-        rows = _read_rows(args.predictions)
-        gt = {str(g["qid"]): g for g in _read_rows(args.gt)} if args.gt else {}
-    except (OSError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    if args.worst is not None and not gt:
-        print("error: --worst needs --gt", file=sys.stderr)
-        return 2
-    by_qid = {str(r["qid"]): r for r in rows}
-    if args.qids:
-        unknown = [q for q in args.qids if q not in by_qid]
-        if unknown:
-            print(f"error: qid(s) not in {args.predictions}: {', '.join(unknown)}", file=sys.stderr)
-            return 2
-        chosen = [by_qid[q] for q in args.qids]
-    elif args.worst is not None:
-        scored = [(top1_iou(r, gt[str(r["qid"])].get("relevant_windows", [])), i) for i, r in enumerate(rows)
-                  if str(r["qid"]) in gt]
-        chosen = [rows[i] for _, i in sorted(scored)[: args.worst]]
-    else:
-        chosen = rows[: args.first]
-    out = Path(args.out)
-    for row in chosen:
-        g = gt.get(str(row["qid"]), {})
-        result = submission_result(row, args.clip_len, g.get("duration"))
-        plot_result(result, out / f"qid{row['qid']}.png", gt_windows=g.get("relevant_windows"))
-    print(f"{len(chosen)} plots -> {out}")
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    from trdetr_cap.commands.viz import main
+
+    raise SystemExit(main())

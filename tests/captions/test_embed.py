@@ -7,8 +7,8 @@ import json
 import numpy as np
 import torch
 
-from trdetr_cap.captions.__main__ import main as captions_main
 from trdetr_cap.captions.embed import align_to_clips
+from trdetr_cap.commands.captions import main as captions_main
 from trdetr_cap.data.captions import CaptionFeatureStore, read_captions_jsonl
 
 
@@ -26,7 +26,7 @@ def test_embed_matches_clip_text_features(tiny_clip_dir, tmp_path):
             {"vid": "v2", "clip_len": 1.0, "captions": ["x", "y", "z"]}]
     captions.write_text("".join(json.dumps(r) + "\n" for r in rows))
     out = tmp_path / "caps.h5"
-    assert captions_main(["embed", str(captions), "--out", str(out), "--encoder", str(tiny_clip_dir),
+    assert captions_main(["embed", str(captions), "--out", str(out), "--cap_text_encoder", str(tiny_clip_dir),
                           "--device", "cpu"]) == 0
     store = CaptionFeatureStore(out)
     assert store.encoder == str(tiny_clip_dir) and store.clip_len == 2.0
@@ -45,11 +45,12 @@ def test_embed_matches_clip_text_features(tiny_clip_dir, tmp_path):
 def test_generate_then_embed_aligns_with_video_clips(internvl_dir, tiny_clip_dir, caption_videos, tmp_path):
     out = tmp_path / "captions.jsonl"
     videos = [str(caption_videos / "a.mp4"), str(caption_videos / "b.mp4")]
-    assert captions_main(["generate", *videos, "--out", str(out), "--model", str(internvl_dir),
-                          "--backend", "transformers", "--max_new_tokens", "2", "--window", "4", "--frames", "2"]) == 0
+    assert captions_main(["generate", *videos, "--out", str(out), "--cap_model", str(internvl_dir),
+                          "--cap_backend", "transformers", "--cap_max_new_tokens", "2", "--cap_window", "4",
+                          "--cap_frames", "2"]) == 0
     assert {vid: len(r["captions"]) for vid, r in read_captions_jsonl(out).items()} == {"a": 4, "b": 2}
     h5 = tmp_path / "caps.h5"
-    assert captions_main(["embed", str(out), "--out", str(h5), "--encoder", str(tiny_clip_dir)]) == 0
+    assert captions_main(["embed", str(out), "--out", str(h5), "--cap_text_encoder", str(tiny_clip_dir)]) == 0
     store = CaptionFeatureStore(h5)
     assert np.asarray(store.read("a")).shape == (4, 512) and np.asarray(store.read("b")).shape == (2, 512)
 
@@ -57,5 +58,6 @@ def test_generate_then_embed_aligns_with_video_clips(internvl_dir, tiny_clip_dir
 def test_bad_captions_file_exits_2(tiny_clip_dir, tmp_path, capsys):
     bad = tmp_path / "captions.jsonl"
     bad.write_text(json.dumps({"vid": "v", "clip_len": 2.0, "captions": []}) + "\n")
-    assert captions_main(["embed", str(bad), "--out", str(tmp_path / "x.h5"), "--encoder", str(tiny_clip_dir)]) == 2
+    argv = ["embed", str(bad), "--out", str(tmp_path / "x.h5"), "--cap_text_encoder", str(tiny_clip_dir)]
+    assert captions_main(argv) == 2
     assert f"{bad}:1: field 'captions'" in capsys.readouterr().err

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 
 import numpy as np
 import pytest
 import torch
 
-from trdetr_cap.captions.__main__ import main as captions_main
 from trdetr_cap.captions.backends import TransformersBackend
 from trdetr_cap.captions.generate import caption_windows, window_frame_times
+from trdetr_cap.commands.captions import main as captions_main
 from trdetr_cap.data.captions import read_captions_jsonl
 from trdetr_cap.video.batch import in_shard, parse_shard
 
@@ -73,8 +74,8 @@ def test_internvl_captions_are_the_greedy_decode(internvl):
 
 def test_generate_shards_merge_resume_and_failures(internvl_dir, caption_videos, tmp_path, capsys):
     out = tmp_path / "captions.jsonl"
-    common = [str(caption_videos), "--model", str(internvl_dir), "--backend", "transformers", "--device", "cpu",
-              "--max_new_tokens", "3", "--frames", "1"]
+    common = [str(caption_videos), "--cap_model", str(internvl_dir), "--cap_backend", "transformers", "--device", "cpu",
+              "--cap_max_new_tokens", "3", "--cap_frames", "1"]
     shard0 = tmp_path / "captions.shard0of2.jsonl"
     # shard 0 was interrupted: one video done and a torn last line
     done_vid = next(v for v in ("a", "b", "d") if in_shard(v, (0, 2)))
@@ -152,13 +153,14 @@ def test_internvl2_transformers_range(version, ok):
 def test_default_captioner_is_internvl2_and_fails_fast_where_it_cannot_run(caption_videos, tmp_path, capsys):
     import transformers
 
-    from trdetr_cap.captions.__main__ import build_parser, caption_settings
+    from trdetr_cap.commands.captions import add_arguments, captioner_settings
 
-    args = build_parser().parse_args(["generate", str(caption_videos), "--out", str(tmp_path / "c.jsonl")])
-    cfg = caption_settings(args)
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    cfg = captioner_settings(parser.parse_args(["generate", str(caption_videos), "--out", str(tmp_path / "c.jsonl")]))
     assert (cfg.cap_model, cfg.cap_backend) == ("OpenGVLab/InternVL2-8B", "internvl2")
     if transformers.__version__.startswith("4.") and int(transformers.__version__.split(".")[1]) < 50:
         pytest.skip("this environment could run InternVL2's remote code (the check would pass and download it)")
     assert captions_main(["generate", str(caption_videos), "--out", str(tmp_path / "c.jsonl")]) == 2
-    assert "use --backend vllm" in capsys.readouterr().err  # before any download: the hub is never contacted
+    assert "use --cap_backend vllm" in capsys.readouterr().err  # before any download: the hub is never contacted
     assert not list(tmp_path.iterdir())

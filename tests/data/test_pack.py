@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from trdetr_cap.data.features import FeatureError, open_store
-from trdetr_cap.data.pack import main, pack_directory
+from trdetr_cap.commands.pack import main
+from trdetr_cap.data.pack import pack_directory
 
 
 def _write(dirpath, arrays, key="features", template="{}.npz"):
@@ -75,12 +76,12 @@ def test_resume_skips_keys_already_packed(tmp_path):
 
 def test_bad_input_exit_code_and_no_output(tmp_path, capsys):
     _write(tmp_path / "src", {"a": np.ones((2, 3), np.float32), "b": np.full((2, 3), np.inf, np.float32)})
-    assert main(["--src", str(tmp_path / "src"), "--out", str(tmp_path / "o.h5")]) == 2
+    assert main([str(tmp_path / "src"), "--out", str(tmp_path / "o.h5")]) == 2
     err = capsys.readouterr().err
     assert "'b' in" in err and "b.npz" in err and "NaN or inf" in err
     assert not (tmp_path / "o.h5").exists()
-    assert main(["--src", str(tmp_path / "src"), "--out", str(tmp_path / "o.hdf")]) == 2
+    assert main([str(tmp_path / "src"), "--out", str(tmp_path / "o.hdf")]) == 2
     _write(tmp_path / "big", {"a": np.full((2, 3), 1e6, np.float32)})
     with pytest.raises(FeatureError, match="float16 range"):
         pack_directory(tmp_path / "big", tmp_path / "big.h5", progress=False)
-    assert main(["--src", str(tmp_path / "nope"), "--out", str(tmp_path / "n.h5")]) == 2
+    assert main([str(tmp_path / "nope"), "--out", str(tmp_path / "n.h5")]) == 2

@@ -13,7 +13,8 @@ from data_helpers import TINY
 
 from trdetr_cap.data.annotations import load_annotations
 from trdetr_cap.data.captions import read_captions_jsonl
-from trdetr_cap.data.synthetic import generate, main
+from trdetr_cap.commands.synth import main
+from trdetr_cap.data.synthetic import generate
 
 
 def _digest(root) -> str:

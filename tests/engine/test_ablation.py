@@ -7,9 +7,10 @@ import json
 import pytest
 from tiny_runs import REPO_ROOT
 
+from trdetr_cap.commands.ablate import main
 from trdetr_cap.config import apply_overrides, load_config
 from trdetr_cap.data.synthetic import synthetic_overrides
-from trdetr_cap.engine.ablation import collect, load_variants, main, markdown_table, mean_std, to_argv
+from trdetr_cap.engine.ablation import collect, load_variants, markdown_table, mean_std, to_argv
 
 
 def test_table_mean_and_sample_std(tmp_path):

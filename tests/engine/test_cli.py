@@ -1,11 +1,11 @@
-"""The training CLI's cheap paths (parameter count, bad input)."""
+"""trdetr-cap train's cheap paths (parameter count, bad input)."""
 
 from __future__ import annotations
 
 import pytest
 from tiny_runs import REPO_ROOT
 
-from trdetr_cap.engine.train import main
+from trdetr_cap.commands.train import main
 
 
 def test_count_params_prints_the_original_count_last(capsys):

@@ -3,14 +3,17 @@ resuming. tests/fixtures/legacy_config_973c042.yaml is a config.yaml the old cod
 
 from __future__ import annotations
 
+import argparse
+
 import torch
 import yaml
 from tiny_runs import REPO_ROOT, tiny_config, tiny_run
 
+from trdetr_cap.commands.train import add_arguments, main, resolve_config
 from trdetr_cap.config import from_dict, is_legacy, load_config, save_config
 from trdetr_cap.engine.checkpoint import load_checkpoint
 from trdetr_cap.engine.predict import predict
-from trdetr_cap.engine.train import build_parser, main, resolve_config, train
+from trdetr_cap.engine.train import train
 from trdetr_cap.utils.io import read_jsonl
 
 LEGACY = REPO_ROOT / "tests" / "fixtures" / "legacy_config_973c042.yaml"
@@ -49,7 +52,9 @@ def test_the_old_layout_maps_to_the_new_one():
 
 def test_an_old_run_config_as_config_starts_a_fresh_run():
     """The fixture's train.resume names the old run: reused as --config it must not look for that checkpoint."""
-    args = build_parser().parse_args(["--config", str(LEGACY), "--n_epoch", "3"])
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(["--config", str(LEGACY), "--n_epoch", "3"])
     cfg, run = resolve_config(args)
     assert run.resume is None and run.out == "runs/legacy_config_973c042"
     assert cfg.train.n_epoch == 3 and cfg.model.v_feat_dim == 514

@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from trdetr_cap.commands.import_checkpoint import main
 from trdetr_cap.config import from_dict
 from trdetr_cap.engine.checkpoint import load_checkpoint
-from trdetr_cap.engine.original_checkpoint import convert_state_dict, main, rename_original_key
+from trdetr_cap.engine.original_checkpoint import convert_state_dict, rename_original_key
 from trdetr_cap.engine.predict import predict
 from trdetr_cap.models import build_model, count_parameters
 from trdetr_cap.utils.io import read_jsonl

@@ -12,8 +12,9 @@ import pytest
 import torch
 from tiny_runs import REPO_ROOT, tiny_config, tiny_run
 
+from trdetr_cap.commands.train import main
 from trdetr_cap.engine.checkpoint import load_checkpoint
-from trdetr_cap.engine.train import main, train
+from trdetr_cap.engine.train import train
 from trdetr_cap.utils.io import read_jsonl
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}

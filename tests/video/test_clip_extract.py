@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from trdetr_cap.extract import main as extract_main
+from trdetr_cap.commands.extract import main as extract_main
 from trdetr_cap.video.clip import ClipFeatureExtractor, resize_center_crop
 from trdetr_cap.video.decode import sample_frames
 from trdetr_cap.video.synthetic import frame_level
@@ -60,7 +60,7 @@ def test_text_features_are_per_token_and_truncated(clip):
 
 def test_extract_videos_cli_writes_layout_skips_done_and_lists_failures(tiny_clip_dir, video_dir, tmp_path, capsys):
     out = tmp_path / "feats"
-    args = ["videos", str(video_dir), "--out_dir", str(out), "--clip_model", str(tiny_clip_dir), "--device", "cpu"]
+    args = ["videos", str(video_dir), "--out", str(out), "--clip_model", str(tiny_clip_dir), "--device", "cpu"]
     assert extract_main(args) == 1  # broken.mp4 fails, the others are written
     err = capsys.readouterr().err
     assert "1 failed" in err and "broken.mp4" in err
@@ -88,10 +88,10 @@ def test_extract_queries_cli(tiny_clip_dir, tmp_path, capsys):
     ann.write_text(json.dumps({"qid": 7, "query": "a dog runs", "vid": "x"}) + "\n"
                    + json.dumps({"qid": 9, "query": "people talk", "vid": "y"}) + "\n")
     out = tmp_path / "feats"
-    assert extract_main(["queries", str(ann), "--out_dir", str(out), "--clip_model", str(tiny_clip_dir)]) == 0
+    assert extract_main(["queries", str(ann), "--out", str(out), "--clip_model", str(tiny_clip_dir)]) == 0
     with np.load(out / "clip_text_features" / "qid7.npz") as z:
         assert z["last_hidden_state"].shape[1] == 512 and z["pooler_output"].shape == (512,)
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"qid": 1, "query": "ok"}) + "\n" + json.dumps({"qid": 2}) + "\n")
-    assert extract_main(["queries", str(bad), "--out_dir", str(out), "--clip_model", str(tiny_clip_dir)]) == 2
+    assert extract_main(["queries", str(bad), "--out", str(out), "--clip_model", str(tiny_clip_dir)]) == 2
     assert f"{bad}:2: missing field 'query'" in capsys.readouterr().err

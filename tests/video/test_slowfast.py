@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from trdetr_cap.extract import main as extract_main
+from trdetr_cap.commands.extract import main as extract_main
 from trdetr_cap.video.clip import ClipFeatureExtractor
 from trdetr_cap.video.slowfast import (
     STAGE_DEPTHS,
@@ -99,7 +99,7 @@ def test_extractor_input_assembly_and_cli(model, video_dir, tiny_clip_dir, tmp_p
     np.testing.assert_allclose(extractor.encode_clips(clips), expected, rtol=1e-4, atol=1e-4)
 
     out = tmp_path / "feats"
-    args = ["videos", str(video_dir / "v2997.mp4"), "--out_dir", str(out), "--features", "slowfast",
+    args = ["videos", str(video_dir / "v2997.mp4"), "--out", str(out), "--features", "slowfast",
             "--slowfast_ckpt", str(ckpt), "--slowfast_crop_size", "32", "--num_workers", "1",
             "--features", "clip", "slowfast", "--clip_model", str(tiny_clip_dir)]
     assert extract_main(args) == 0  # both samplings in one decoding pass in a worker thread, then encoded

@@ -132,7 +132,7 @@ class TransformersBackend:
             return None, InternVLImagePrompter(tokenizer, AutoImageProcessor.from_pretrained(model), self.model.config)
         raise RuntimeError(f"{model}: AutoProcessor gave no image processor ({error}). Image-only captioning is built "
                            "in for InternVL checkpoints; for this model install what its processor needs "
-                           "(often torchvision) or use --backend vllm.")
+                           "(often torchvision) or use --cap_backend vllm.")
 
     def _inputs(self, images: list[list[Image.Image]], prompt: str) -> dict[str, torch.Tensor]:
         if self.prompter is not None:
@@ -178,8 +178,8 @@ def check_internvl2_transformers(version: str) -> None:
         raise ValueError(
             f"the internvl2 backend (InternVL2 remote code) needs 4.37.2 <= transformers <= 4.49, this environment "
             f"has {version}: run it in a separate environment (pip install 'transformers>=4.37.2,<4.50' timm "
-            f"sentencepiece), or use --backend vllm with --model OpenGVLab/InternVL2-8B, or --backend transformers "
-            f"with an -hf checkpoint such as --model OpenGVLab/InternVL3-8B-hf"
+            f"sentencepiece), or use --cap_backend vllm with --cap_model OpenGVLab/InternVL2-8B, or --cap_backend "
+            f"transformers with an -hf checkpoint such as --cap_model OpenGVLab/InternVL3-8B-hf"
         )
 
 

@@ -1,7 +1,7 @@
-"""Pack a released feature directory into one HDF5 file: ``python -m trdetr_cap.data.pack --src DIR --out FILE.h5``.
+"""Pack a released feature directory into one HDF5 file (``trdetr-cap pack DIR --out FILE.h5``).
 
 One dataset per key (vid, or qid for query features), all rows kept (truncation happens when reading), float16 by
-default (QVHighlights video: ~4.3 GB instead of 8.6 GB; use ``--dtype float32`` to keep the original's numbers
+default (QVHighlights video: ~4.3 GB instead of 8.6 GB; use ``--store_dtype float32`` to keep the original's numbers
 bit-exact). Every array is validated as the dataset would (finite, one width, the expected array name).
 
 The layout of DIR is detected from its file names (override with ``--dataset`` / ``--role``):
@@ -92,8 +92,8 @@ def pack_directory(src: str | Path, out: str | Path, dataset: str | None = None,
         for i, key in enumerate(progress_bar(todo, f"pack {src.name}", unit="file", disable=not progress)):
             arr = store.read(key)
             if dtype == "float16" and np.abs(arr).max() > FLOAT16_MAX:
-                raise FeatureError(f"{key!r} in {store.location(key)}: values beyond the float16 range; use --dtype "
-                                   "float32")
+                raise FeatureError(f"{key!r} in {store.location(key)}: values beyond the float16 range; use "
+                                   "--store_dtype float32")
             f.create_dataset(key, data=arr.astype(dtype), compression=compression)
             if "dim" not in f.attrs:
                 f.attrs["dim"] = arr.shape[1]
@@ -105,28 +105,7 @@ def pack_directory(src: str | Path, out: str | Path, dataset: str | None = None,
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    parser.add_argument("--src", required=True, help="feature directory in the released layout")
-    parser.add_argument("--out", required=True, help="output .h5 file")
-    parser.add_argument("--dataset", choices=("qvhighlights", "charades", "tvsum"), default=None)
-    parser.add_argument("--role", choices=ROLES, default=None)
-    parser.add_argument("--dtype", choices=("float16", "float32"), default="float16")
-    parser.add_argument("--compression", choices=("none", "gzip", "lzf"), default="none")
-    args = parser.parse_args(argv)
-    if not args.out.endswith(".h5"):
-        print("error: --out must end in .h5 (that is how the dataset recognises a packed store)", file=sys.stderr)
-        return 2
-    try:
-        out = pack_directory(args.src, args.out, args.dataset, args.role, args.dtype,
-                             None if args.compression == "none" else args.compression)
-    except (FeatureError, ValueError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(f"packed {args.src} -> {out}")
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    from trdetr_cap.commands.pack import main
+
+    raise SystemExit(main())

@@ -266,26 +266,7 @@ def synthetic_overrides(root: str | Path) -> dict:
             "clip_len": CLIP_LEN}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default="data/synthetic", help="output directory (default data/synthetic)")
-    parser.add_argument("--force", action="store_true", help="rebuild even when a complete dataset is there")
-    for f in dataclasses.fields(SyntheticParams):
-        parser.add_argument(f"--{f.name}", type=type(f.default), default=f.default, help=f"default {f.default}")
-    args = parser.parse_args(argv)
-    params = SyntheticParams(**{f.name: getattr(args, f.name) for f in dataclasses.fields(SyntheticParams)})
-    try:
-        out = generate(args.out, params, force=args.force)
-    except (ValueError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    flags = synthetic_overrides(out)
-    print(f"synthetic dataset ready in {out}\nuse: --train_path {flags['train_path']} --eval_path {flags['eval_path']} "
-          f"--v_feat_dirs {' '.join(flags['v_feat_dirs'])} --t_feat_dir {flags['t_feat_dir']} "
-          f"--cap_feat_path {flags['cap_feat_path']}")
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    from trdetr_cap.commands.synth import main
+
+    raise SystemExit(main())

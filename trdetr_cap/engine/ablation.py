@@ -21,7 +21,6 @@ deviation over seeds of each run's best val epoch (chosen on MR-full-mAP).
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -178,52 +177,7 @@ def write_table(runs_dir: Path, out: Path | None = None, title: str = "") -> str
     return text
 
 
-# ------------------------------------------------------------------------------------------------------------ CLI
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m trdetr_cap.engine.ablation", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="train every variant x seed, then write the table")
-    run.add_argument("variants", help="variants YAML (configs/ablations/*.yaml)")
-    run.add_argument("--out", required=True, help="runs directory (<variant>/seed<k>, ablation.md)")
-    run.add_argument("--seeds", type=int, nargs="+", default=list(DEFAULT_SEEDS))
-    run.add_argument("--jobs", type=int, default=1, help="runs at a time (CPU: one thread each)")
-    run.add_argument("--title", default="", help="a line written above the table")
-    table = sub.add_parser("table", help="tabulate a runs directory")
-    table.add_argument("runs_dir", help="directory holding <variant>/seed<k>/best_val_metrics.json")
-    table.add_argument("--out", default=None, help="markdown file to write (default RUNS_DIR/ablation.md)")
-    table.add_argument("--title", default="", help="a line written above the table")
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    extra = argv[argv.index("--") + 1:] if "--" in argv else []
-    args = build_parser().parse_args(argv[: argv.index("--")] if "--" in argv else argv)
-    try:
-        if args.command == "run":
-            spec = load_variants(args.variants)
-            out = Path(args.out)
-            out.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(out / "variants.yaml", Path(args.variants).read_text())
-            failed = run_ablation(spec, out, args.seeds, args.jobs, extra)
-            if collect(out):
-                print(write_table(out, title=args.title), end="")
-                print(f"wrote {out / 'ablation.md'}")
-            if failed:
-                print(f"error: {len(failed)} run(s) failed: {', '.join(failed)}", file=sys.stderr)
-                return 1
-            return 0
-        runs_dir = Path(args.runs_dir)
-        if not runs_dir.is_dir():
-            raise ValueError(f"{runs_dir} is not a directory")
-        out = Path(args.out) if args.out else None
-        print(write_table(runs_dir, out, args.title), end="")
-        print(f"wrote {out or runs_dir / 'ablation.md'}")
-        return 0
-    except (ValueError, OSError, yaml.YAMLError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-
-
 if __name__ == "__main__":
+    from trdetr_cap.commands.ablate import main
+
     raise SystemExit(main())

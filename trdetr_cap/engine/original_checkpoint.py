@@ -17,15 +17,14 @@ from __future__ import annotations
 
 import argparse
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from trdetr_cap.config import Config, add_config_arguments, cli_overrides, load_config, save_config
+from trdetr_cap.config import Config, load_config, save_config
 from trdetr_cap.engine.checkpoint import save_checkpoint
-from trdetr_cap.models import build_model, count_parameters
+from trdetr_cap.models import build_model
 
 # (pattern, replacement) applied in order to every original key
 KEY_RULES: list[tuple[str, str]] = [
@@ -152,25 +151,7 @@ def import_checkpoint(src: str | Path, out_dir: str | Path, config: str | Path |
     return out_dir / "model_best.ckpt", cfg, model
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m trdetr_cap.import_checkpoint",
-                                     description="Convert an original TR-DETR checkpoint into this project's format.")
-    parser.add_argument("checkpoint", help="a .ckpt written by the original TR-DETR code (e.g. its model_best.ckpt)")
-    parser.add_argument("--out", required=True, help="directory for model_best.ckpt and config.yaml")
-    # the data (e.g. feature paths on this machine: --v_feat_dirs ... --t_feat_dir ...) and post-processing; the
-    # model's fields come from the original's opt and weights
-    add_config_arguments(parser, ("data", "post"))
-    add_config_arguments(parser, ("train",), config_files=False, only=("amp",))
-    return parser
+if __name__ == "__main__":
+    from trdetr_cap.commands.import_checkpoint import main
 
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        path, cfg, model = import_checkpoint(args.checkpoint, args.out, args.config, cli_overrides(args))
-    except (ValueError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(f"wrote {path} ({count_parameters(model):,} parameters) and {path.with_name('config.yaml')}")
-    print(f"evaluate: bash scripts/eval.sh {path} {cfg.data.eval_path or 'SPLIT.jsonl'}")
-    return 0
+    raise SystemExit(main())

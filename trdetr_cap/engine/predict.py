@@ -8,9 +8,6 @@ format) into ``--out`` (default: the checkpoint's directory).
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +16,8 @@ from torch.utils.data import DataLoader
 from trdetr_cap.config import (
     Config,
     RunConfig,
-    add_config_arguments,
-    add_run_arguments,
     apply_overrides,
-    cli_overrides,
     from_dict,
-    run_from_args,
 )
 from trdetr_cap.data import build_dataset, collate
 from trdetr_cap.engine.checkpoint import load_checkpoint
@@ -33,19 +26,6 @@ from trdetr_cap.engine.train import select_device
 from trdetr_cap.eval import evaluate as evaluate_metrics
 from trdetr_cap.models import build_model
 from trdetr_cap.utils.io import atomic_write_json, atomic_write_jsonl
-
-FEATURE_PATHS = ("v_feat_dirs", "t_feat_dir", "a_feat_dir", "cap_feat_path")  # what moves with the machine
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m trdetr_cap.predict", description=__doc__.split("\n\n")[0])
-    parser.add_argument("checkpoint", help="a model_best.ckpt / model_latest.ckpt written by training")
-    parser.add_argument("split", help="annotation jsonl to run on (labelled or not)")
-    parser.add_argument("--out", default=None, help="output directory (default: the checkpoint's directory)")
-    add_config_arguments(parser, ("data",), config_files=False, only=FEATURE_PATHS)
-    add_config_arguments(parser, ("post",), config_files=False)
-    add_run_arguments(parser, ("device", "num_workers", "preload"))
-    return parser
 
 
 def predict(ckpt_path: str | Path, split_path: str | Path, out_dir: str | Path | None = None,
@@ -77,14 +57,7 @@ def predict(ckpt_path: str | Path, split_path: str | Path, out_dir: str | Path |
     return sub_path, metrics
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        sub_path, metrics = predict(args.checkpoint, args.split, args.out, cli_overrides(args), run_from_args(args))
-    except (ValueError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(f"wrote {sub_path}")
-    if metrics is not None:
-        print(json.dumps(metrics["brief"], indent=2))
-    return 0
+if __name__ == "__main__":
+    from trdetr_cap.commands.predict import main
+
+    raise SystemExit(main())

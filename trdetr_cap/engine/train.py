@@ -1,4 +1,4 @@
-"""``python -m trdetr_cap.train``: config -> data -> model -> epochs with evaluation, model selection and checkpoints.
+"""Training (``trdetr-cap train``): config -> data -> model -> epochs with evaluation, model selection and checkpoints.
 
 The run directory is exactly ``--out`` and holds ``config.yaml`` (the resolved experiment, with inferred feature
 widths: reused as ``--config`` it starts a fresh run), ``run.yaml`` (the run options, for the record),
@@ -9,7 +9,6 @@ and ``best_val_metrics.json``. ``--resume DIR`` continues from ``DIR/model_lates
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import logging
@@ -29,14 +28,6 @@ from trdetr_cap.config import (
     Config,
     ConfigError,
     RunConfig,
-    add_config_arguments,
-    add_run_arguments,
-    apply_overrides,
-    cli_overrides,
-    config_from_args,
-    default_run_dir,
-    from_dict,
-    run_from_args,
     save_config,
     save_run_config,
 )
@@ -50,39 +41,6 @@ from trdetr_cap.utils.io import atomic_write_json, atomic_write_jsonl
 from trdetr_cap.viz import plot_history
 
 LOGGER_NAME = "trdetr_cap.train"
-
-
-# ----------------------------------------------------------------------------------------------------- configuration
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m trdetr_cap.train",
-        description="Train TR-DETR (optionally caption-guided). Every config field is a flag; see --config YAMLs.",
-    )
-    add_config_arguments(parser)
-    add_run_arguments(parser)
-    parser.add_argument("--count_params", action="store_true", help="print 'params: N' and exit (no training)")
-    return parser
-
-
-def resolve_config(args: argparse.Namespace) -> tuple[Config, RunConfig]:
-    """The experiment (defaults < ``--config`` overlays < flags) and the run options. ``--out`` defaults to
-    runs/<config names>; with ``--resume DIR`` the run's own ``config.yaml`` replaces ``--config`` and DIR is the
-    output directory."""
-    run = run_from_args(args)
-    if run.resume is None:
-        if args.out is None:
-            run.out = default_run_dir(args.config)
-        return config_from_args(args), run
-    run_dir = Path(run.resume)
-    if args.config:
-        raise ConfigError(f"--resume {run_dir} uses {run_dir / 'config.yaml'}; do not pass --config as well")
-    if args.out is not None and Path(args.out) != run_dir:
-        raise ConfigError(f"--out {args.out}: a resumed run writes to its own directory ({run_dir})")
-    saved = run_dir / "config.yaml"
-    if not saved.is_file():
-        raise FileNotFoundError(f"--resume {run_dir}: no config.yaml there (not a run directory?)")
-    run.out = str(run_dir)
-    return apply_overrides(from_dict(yaml.safe_load(saved.read_text()), str(saved)), cli_overrides(args)), run
 
 
 def select_device(name: str) -> torch.device:
@@ -363,7 +321,6 @@ def _report_best(run_dir: Path, state: RunState, logger: logging.Logger) -> dict
     return metrics
 
 
-# ---------------------------------------------------------------------------------------------------------------- CLI
 def count_params_only(cfg: Config) -> int:
     """Build the model (inferring unset widths from the training data) and return its parameter count."""
     if cfg.model.v_feat_dim is None or cfg.model.t_feat_dim is None:
@@ -372,20 +329,7 @@ def count_params_only(cfg: Config) -> int:
     return count_parameters(model)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        cfg, run = resolve_config(args)
-        if args.count_params:
-            print(f"params: {count_params_only(cfg)}")
-            return 0
-        metrics = train(cfg, run)
-    except NonFiniteLossError:
-        return 1
-    except (ValueError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    if metrics is not None:
-        print(json.dumps({"val": metrics["brief"], "out": run.out, "curves": str(Path(run.out) / "curves.png")},
-                         indent=2))
-    return 0
+if __name__ == "__main__":
+    from trdetr_cap.commands.train import main
+
+    raise SystemExit(main())

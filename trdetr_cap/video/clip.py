@@ -17,11 +17,11 @@ import numpy as np
 import torch
 from PIL import Image
 
+from trdetr_cap.config import DEFAULT_CLIP_MODEL
 from trdetr_cap.video.decode import clip_frame_times, num_clips, probe_video, sample_frame_sets
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
-DEFAULT_CLIP_MODEL = "openai/clip-vit-base-patch32"
 MAX_QUERY_TOKENS = 32  # rows kept in clip_text_features (the model reads max_q_l = 32)
 
 
