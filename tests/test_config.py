@@ -99,8 +99,9 @@ def test_recommended_captions_overlay_any_dataset():
         plain = load_config(root / f"{name}.yaml")
         cfg = load_config([root / f"{name}.yaml", root / "captions" / "recommended.yaml"])
         assert not plain.caption.enabled() and cfg.caption.enabled()
-        assert (cfg.caption.cap_early_fusion, cfg.caption.cap_cross_attn, cfg.caption.cap_sim_prior) == \
-            ("gated", True, True)
+        c = cfg.caption  # SRF's full model (docs/caption_benchmark.md)
+        assert (c.srf_captions, c.srf_word_highlight, c.srf_scene, c.srf_rfm, c.srf_top_n, c.srf_cc_loss_coef) == \
+            (True, True, True, True, 5, 1.5)
         assert cfg.data == plain.data and cfg.model == plain.model  # the overlay touches captions only
 
 

@@ -126,10 +126,29 @@ class CaptionConfig:
     cap_align_loss_coef: float = setting(0.0, "(d) caption-clip alignment loss weight; 0 = off")
     cap_dropout: float = setting(0.1, "training: drop whole caption rows so the model never relies on them blindly")
 
-    def enabled(self) -> bool:
-        """True when any caption piece is on: then the data carries caption features and the model reads them."""
+    # SRF (Lee & Kim, AAAI 2026; trdetr_cap/models/srf.py, docs/model.md): all off = TR-DETR
+    srf_captions: bool = setting(False, "SRF: caption encoder E_c, video<->caption attention (eqs. 11-12), S_qc in "
+                                        "the RFM")
+    srf_word_highlight: bool = setting(False, "SRF FEM word highlighting: self-attention over the query, word "
+                                              "importance V_wh (eqs. 1-3)")
+    srf_scene: bool = setting(False, "SRF FEM scene understanding: query-aware video (and captions) (eqs. 4-10)")
+    srf_rfm: bool = setting(False, "SRF ranking-based filtering of the clips by the top-N words (eqs. 13-14)")
+    srf_top_n: int = setting(5, "SRF: N, the words the RFM filters with (paper: 5; 0 = no filtering)")
+    srf_cc_loss_coef: float = setting(0.0, "SRF caption-clip alignment loss L_c-c weight (eq. 17; paper 1.5); 0 = off")
+    srf_replace_text: bool = setting(True, "SRF: F_eq replaces the projected query tokens downstream")
+    srf_caption_to_video: bool = setting(True, "SRF: add the video-aware captions F_c' to the clips passed on "
+                                               "(eq. 12)")
+    srf_cap_proj_layers: int = setting(3, "SRF: layers of the caption encoder E_c (the paper's three-layer "
+                                          "feed-forward)", above=0)
+
+    def fusion_enabled(self) -> bool:
+        """True when a caption-fusion piece (a)-(d) is on (models/caption_fusion.py)."""
         return self.cap_early_fusion != "none" or self.cap_cross_attn or self.cap_sim_prior or \
             self.cap_align_loss_coef > 0
+
+    def enabled(self) -> bool:
+        """True when the model reads captions (a fusion piece or SRF's caption path): then the data carries them."""
+        return self.fusion_enabled() or self.srf_captions
 
 
 @dataclass

@@ -90,3 +90,64 @@ def test_skip_when_complete_and_refuse_foreign_dir(tiny_synthetic, tmp_path, cap
     assert (foreign / "notes.txt").read_text() == "keep me"
     assert main(["--out", str(tmp_path / "bad"), "--min_clips", "9", "--max_clips", "5"]) == 2
     assert not (tmp_path / "bad").exists() and not list(tmp_path.glob(".bad*"))
+
+
+SIBLINGS = dataclasses.replace(TINY, siblings=True, function_words=4, query_context=0.0, caption_error=0.0,
+                               video_signal=1.0)
+
+
+def test_siblings_look_alike_in_the_video_and_differ_in_words(tmp_path):
+    from trdetr_cap.data.synthetic import _World
+
+    world = _World(SIBLINGS, np.random.default_rng(0))
+    assert np.array_equal(world.image[0], world.image[1]) and np.array_equal(world.motion[2], world.motion[3])
+    assert not np.allclose(world.image[0], world.image[2])
+    assert abs(world.text[0] @ world.text[1]) < 0.3  # distinct words
+
+    root = generate(tmp_path / "sib", SIBLINGS)
+    rows, _ = load_annotations(root / "train.jsonl", "qvhighlights")
+    captions = read_captions_jsonl(root / "captions.jsonl")
+    names = {"dog": "puppy", "puppy": "dog", "guitar": "violin", "violin": "guitar", "beach": "lake", "lake": "beach",
+             "kitchen": "bakery", "bakery": "kitchen", "car": "truck", "truck": "car", "snow": "rain", "rain": "snow"}
+    checked = 0
+    for r in rows:
+        concept = next(w for w in r["query"].split() if w in names)
+        texts = captions[r["vid"]]["captions"]
+        own = [i for i, t in enumerate(texts) if t.split()[-1] == concept or f" {concept} " in f" {t} "]
+        sibling = [i for i, t in enumerate(texts) if f" {names[concept]} " in f" {t} "]
+        assert own == r["relevant_clip_ids"]  # caption_error 0: captions name exactly the relevant clips
+        checked += bool(sibling)  # the video shows the sibling too (in its own segments) when it has room
+        # one content word, four function words, the template's words and <sos> / <eos>
+        tokens = np.load(root / "clip_text_features" / f"qid{r['qid']}.npz")["last_hidden_state"]
+        assert len(tokens) == len(r["query"].split()) + 2
+    assert checked > 0
+
+
+def test_shuffled_captions_come_from_another_video_and_default_data_has_none(tmp_path, tiny_synthetic):
+    assert not (tiny_synthetic / "caption_features_shuffled.h5").exists()
+    root = generate(tmp_path / "sib", SIBLINGS)
+    with h5py.File(root / "caption_features.h5") as real, h5py.File(root / "caption_features_shuffled.h5") as fake:
+        assert set(real) == set(fake)
+        for vid in real:
+            rows = fake[vid][()]
+            assert rows.shape == real[vid].shape
+            donors = [v for v in real if np.array_equal(np.resize(real[v][()], rows.shape), rows)]
+            assert donors and vid not in donors
+
+
+def test_function_words_are_inserted_into_the_queries(tmp_path):
+    from trdetr_cap.data.synthetic import CONCEPTS, FUNCTION_WORDS, QUERY_TEMPLATES
+
+    def is_subsequence(small, big):
+        it = iter(big)
+        return all(w in it for w in small)
+
+    root = generate(tmp_path / "fw", dataclasses.replace(TINY, function_words=3))
+    rows, _ = load_annotations(root / "train.jsonl", "qvhighlights")
+    for r in rows:
+        words = r["query"].split()
+        concept = next(w for w in words if w in CONCEPTS)
+        templates = [t.format(c=concept).split() for t in QUERY_TEMPLATES]
+        # the query is a template with 3 function words inserted somewhere
+        assert any(len(words) == len(t) + 3 and is_subsequence(t, words) for t in templates), r["query"]
+        assert sum(w in FUNCTION_WORDS for w in words) >= 3

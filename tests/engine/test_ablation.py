@@ -86,3 +86,13 @@ def test_a_failing_run_is_reported(tmp_path, capsys, monkeypatch):
     assert "1 run(s) failed" in err and "broken.seed1.log" in err
     assert "--bsz: expected int" in (out / "broken.seed1.log").read_text()
     assert not (out / "ablation.md").exists()  # nothing finished: no table
+
+
+def test_list_flags_take_environment_values(tmp_path):
+    variants = tmp_path / "v.yaml"
+    variants.write_text("config: c.yaml\nenv: {A: /a}\nvariants:\n  x: {flags: {v_feat_dirs: [$A, $B, plain]}}\n")
+    spec = load_variants(variants, {"B": "/b"})
+    assert spec.variants["x"][1] == {"v_feat_dirs": ["/a", "/b", "plain"]}
+    variants.write_text("config: c.yaml\nvariants:\n  x: {flags: {v_feat_dirs: [$MISSING]}}\n")
+    with pytest.raises(ValueError, match="MISSING"):
+        load_variants(variants, {})

@@ -16,7 +16,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="data/synthetic", help="output directory (default: data/synthetic)")
     parser.add_argument("--force", action="store_true", help="rebuild even when a complete dataset is there")
     for f in dataclasses.fields(SyntheticParams):
-        parser.add_argument(f"--{f.name}", type=type(f.default), default=f.default, help=f"(default: {f.default})")
+        if isinstance(f.default, bool):  # type=bool would read "false" as True
+            parser.add_argument(f"--{f.name}", action="store_true", help=f"(default: {f.default})")
+        else:
+            parser.add_argument(f"--{f.name}", type=type(f.default), default=f.default, help=f"(default: {f.default})")
 
 
 def run(args: argparse.Namespace) -> int:

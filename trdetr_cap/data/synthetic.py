@@ -21,6 +21,22 @@ Generative model (all vectors drawn once per dataset from ``seed``; D = 512 text
   saliency_scores: three annotators, each round(1 + 3 (u - 0.5) / 0.5 + N(0, 0.6)) clipped to 0..4.
 * Videos are split between train and val (no video in both), ``queries_per_video`` queries per video.
 
+Captions-matter benchmark (``--siblings --function_words N --query_context 0``, off by default; the default data
+above is unchanged, draw for draw):
+
+* ``siblings``: the concepts come in pairs of siblings (dog / puppy, guitar / violin, ...; ``SIBLING_CONCEPTS``).
+  Both siblings of a pair share one image direction i = normalise(0.6 normalise(t_a + t_b) + 0.8 r) and one motion
+  direction, so the video features cannot tell them apart; their text directions t_a, t_b stay distinct, so the
+  captions (which name the clip's own concept) and the query do. Every video shows both siblings of 2 pairs, each
+  in its own segments, and a query asks for one of them: a video-only model can find the pair's segments but must
+  guess between the siblings; a caption-aware one can tell them apart.
+* ``function_words``: each query gets that many extra function words ("the", "of", "while", ...), each with its
+  own random text vector, inserted at random places; with ``query_context`` 0 the concept is carried by the single
+  content word only, so a model that weighs all tokens alike dilutes it (word importance matters).
+* ``caption_features_shuffled.h5`` (written in siblings mode): every video gets the caption rows of another video
+  (a random derangement, repeated cyclically to its own length): captions with no information about the video,
+  for the robustness row.
+
 So a query is answered by matching its concept to the clips: through the weak video signal, or through the captions
 (near-exact but with ``caption_error`` of the clips mislabelled); a caption-aware model should beat a video-only one.
 Measured with a_v = 0.1 (the default up to 2026-11-25): a linear probe (query-conditioned bilinear clip score, BCE
@@ -58,6 +74,10 @@ CONCEPTS = ("dog", "guitar", "beach", "kitchen", "car", "snow", "crowd", "cake",
             "boat", "garden", "painting", "basketball")
 QUERY_TEMPLATES = ("someone shows the {c}", "a person walks toward the {c}", "the {c} appears on screen",
                    "a vlogger talks about the {c}", "we see a {c} up close")
+# siblings mode: pairs (2j, 2j + 1) that look alike in the video and differ in words
+SIBLING_CONCEPTS = ("dog", "puppy", "guitar", "violin", "beach", "lake", "kitchen", "bakery", "car", "truck", "snow",
+                    "rain", "crowd", "audience", "cake", "pie")
+FUNCTION_WORDS = ("the", "a", "of", "while", "and", "then", "there", "is", "with", "for", "at", "some", "it", "on")
 CAPTION_TEMPLATES = ("a clip showing a {c}", "there is a {c} in the scene", "a {c} in view while someone talks")
 BACKGROUND_CAPTIONS = ("a person talks to the camera", "an empty room", "a blurry transition")
 
@@ -76,6 +96,9 @@ class SyntheticParams:
     caption_noise: float = 0.5  # noise norm in caption features (signal norm 1)
     caption_error: float = 0.2  # fraction of concept clips whose caption names a wrong concept
     text_noise: float = 0.3  # noise norm in query tokens
+    query_context: float = 0.3  # amplitude of the concept direction added to every query token
+    siblings: bool = False  # sibling concepts the video confuses and the captions tell apart (module docstring)
+    function_words: int = 0  # extra function words per query, at random places
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -88,11 +111,21 @@ class _World:
     def __init__(self, p: SyntheticParams, rng: np.random.Generator):
         k = p.n_concepts
         self.text = _unit(rng.standard_normal((k, TEXT_DIM)))
-        self.image = _unit(0.6 * self.text + 0.8 * _unit(rng.standard_normal((k, CLIP_DIM))))
+        image_noise = _unit(rng.standard_normal((k, CLIP_DIM)))
+        self.image = _unit(0.6 * self.text + 0.8 * image_noise)
         self.motion = _unit(rng.standard_normal((k, SLOWFAST_DIM)))
         self.background = _unit(rng.standard_normal(TEXT_DIM))
         words = sorted({w for t in QUERY_TEMPLATES for w in t.replace("{c}", "").split()} | {"<sos>", "<eos>"})
         self.words = {w: _unit(rng.standard_normal(TEXT_DIM)) for w in words}
+        self.names = SIBLING_CONCEPTS if p.siblings else CONCEPTS
+        if p.siblings:  # both siblings of a pair: one image and one motion direction (no extra draws)
+            pair_text = _unit(self.text[0::2] + self.text[1::2])
+            pair_image = _unit(0.6 * pair_text + 0.8 * image_noise[0::2])
+            self.image = np.repeat(pair_image, 2, axis=0)
+            self.motion = np.repeat(self.motion[0::2], 2, axis=0)
+        if p.function_words:
+            extra = sorted(set(FUNCTION_WORDS) - set(self.words))
+            self.words.update({w: _unit(rng.standard_normal(TEXT_DIM)) for w in extra})
 
 
 def _noise(rng: np.random.Generator, shape: tuple[int, ...], norm: float) -> np.ndarray:
@@ -137,7 +170,11 @@ def _make_video(p: SyntheticParams, w: _World, rng: np.random.Generator, index: 
                 first_qid: int) -> tuple[list[dict], dict, np.ndarray]:
     """Write one video's features and query features; return (annotation rows, caption row, caption features)."""
     n_clips = int(rng.integers(p.min_clips, p.max_clips + 1))
-    present = [int(c) for c in rng.choice(p.n_concepts, size=int(rng.integers(3, 5)), replace=False)]
+    if p.siblings:  # two pairs, both siblings of each
+        pairs = rng.choice(p.n_concepts // 2, size=2, replace=False)
+        present = [int(2 * q + s) for q in pairs for s in (0, 1)]
+    else:
+        present = [int(c) for c in rng.choice(p.n_concepts, size=int(rng.integers(3, 5)), replace=False)]
     labels, u, present = _segments(rng, n_clips, present)
     vid = f"syn{index:05d}_0.0_{n_clips * CLIP_LEN:.1f}"
     on = labels >= 0
@@ -157,7 +194,7 @@ def _make_video(p: SyntheticParams, w: _World, rng: np.random.Generator, index: 
     named[wrong] = (labels[wrong] + shift[wrong]) % p.n_concepts
     cap_vec = np.where((named >= 0)[:, None], w.text[np.where(named >= 0, named, 0)], w.background)
     cap_feat = cap_vec + _noise(rng, (n_clips, TEXT_DIM), p.caption_noise)
-    texts = [CAPTION_TEMPLATES[int(rng.integers(len(CAPTION_TEMPLATES)))].format(c=CONCEPTS[c]) if c >= 0
+    texts = [CAPTION_TEMPLATES[int(rng.integers(len(CAPTION_TEMPLATES)))].format(c=w.names[c]) if c >= 0
              else BACKGROUND_CAPTIONS[int(rng.integers(len(BACKGROUND_CAPTIONS)))] for c in named]
     caption_row = {"vid": vid, "clip_len": CLIP_LEN, "captions": texts}
 
@@ -166,9 +203,12 @@ def _make_video(p: SyntheticParams, w: _World, rng: np.random.Generator, index: 
     for j, concept in enumerate(int(c) for c in asked):
         qid = first_qid + j
         template = QUERY_TEMPLATES[int(rng.integers(len(QUERY_TEMPLATES)))]
-        words = ["<sos>"] + template.format(c=CONCEPTS[concept]).split() + ["<eos>"]
-        vecs = np.stack([w.text[concept] if t == CONCEPTS[concept] else w.words[t] for t in words])
-        tokens = vecs + 0.3 * w.text[concept] + _noise(rng, vecs.shape, p.text_noise)
+        body = template.format(c=w.names[concept]).split()
+        for _ in range(p.function_words):
+            body.insert(int(rng.integers(len(body) + 1)), FUNCTION_WORDS[int(rng.integers(len(FUNCTION_WORDS)))])
+        words = ["<sos>"] + body + ["<eos>"]
+        vecs = np.stack([w.text[concept] if t == w.names[concept] else w.words[t] for t in words])
+        tokens = vecs + p.query_context * w.text[concept] + _noise(rng, vecs.shape, p.text_noise)
         _write_npz(out / "clip_text_features" / f"qid{qid}.npz", last_hidden_state=tokens.astype(np.float32),
                    pooler_output=tokens[-1].astype(np.float32))
         clip_ids = [int(i) for i in np.flatnonzero(labels == concept)]
@@ -184,6 +224,10 @@ def _build(p: SyntheticParams, out: Path) -> None:
     """Write the whole dataset into ``out`` (an empty directory)."""
     if p.n_concepts > len(CONCEPTS) or p.n_concepts < 4:
         raise ValueError(f"n_concepts must be in 4..{len(CONCEPTS)}, got {p.n_concepts}")
+    if p.siblings and p.n_concepts % 2:
+        raise ValueError(f"siblings mode needs an even n_concepts (pairs), got {p.n_concepts}")
+    if p.function_words < 0:
+        raise ValueError(f"function_words must be >= 0, got {p.function_words}")
     if not 3 <= p.min_clips <= p.max_clips:
         raise ValueError(f"need 3 <= min_clips <= max_clips, got {p.min_clips}, {p.max_clips}")
     rng = np.random.default_rng(p.seed)
@@ -207,7 +251,19 @@ def _build(p: SyntheticParams, out: Path) -> None:
     write_captions_jsonl(out / "captions.jsonl", caption_rows)
     write_caption_features(out / "caption_features.h5", caption_feats, encoder="synthetic", clip_len=CLIP_LEN,
                            dtype="float32")
+    if p.siblings:
+        write_caption_features(out / "caption_features_shuffled.h5", _shuffled(caption_feats, p.seed),
+                               encoder="synthetic-shuffled", clip_len=CLIP_LEN, dtype="float32")
     atomic_write_json(out / "manifest.json", _manifest(p, {k: len(v) for k, v in splits.items()}, index))
+
+
+def _shuffled(features: dict[str, np.ndarray], seed: int) -> dict[str, np.ndarray]:
+    """Each video gets another video's caption rows (a derangement), repeated cyclically to its own length."""
+    vids = sorted(features)
+    rng = np.random.default_rng([seed, 1])  # its own stream: the dataset's draws are untouched
+    order = rng.permutation(len(vids))
+    donor = {vids[order[i]]: vids[order[(i + 1) % len(vids)]] for i in range(len(vids))}
+    return {vid: np.resize(features[donor[vid]], features[vid].shape) for vid in vids}
 
 
 def _manifest(p: SyntheticParams, counts: dict[str, int] | None = None, n_videos: int | None = None) -> dict:

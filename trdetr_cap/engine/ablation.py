@@ -61,14 +61,16 @@ def load_variants(path: str | Path, environ: dict[str, str] | None = None) -> Va
     def resolve(flags: Any, where: str) -> dict[str, Any]:
         if not isinstance(flags, dict):
             raise ValueError(f"{path}: {where}: expected a mapping of flags, got {flags!r}")
-        out = {}
-        for key, value in flags.items():
+        def one(value: Any, key: str) -> Any:
             if isinstance(value, str) and value.startswith("$"):
                 if value[1:] not in env:
                     raise ValueError(f"{path}: {where}.{key}: {value} is not set (environment or env:)")
-                value = env[value[1:]]
-            out[key] = value
-        return out
+                return env[value[1:]]
+            return value
+
+        # a list (e.g. v_feat_dirs) may hold $NAME items too
+        return {key: [one(v, key) for v in value] if isinstance(value, list) else one(value, key)
+                for key, value in flags.items()}
 
     variants = {}
     for name, spec in data["variants"].items():

@@ -6,8 +6,9 @@ clips: ``src_cap`` (B, Lv, Dc) with ``src_cap_mask`` (B, Lv) (0 = no caption for
 clip *in words*, the modality of the query, which is what the video features lack. Where each piece enters and why:
 
 (a) ``cap_early_fusion``: give every clip its caption before anything else sees it.
-    * ``concat``: caption vectors are appended to the clip channels before ``input_vid_proj``, exactly like the
-      audio path (the first projection gets wider). Cheapest; the projection learns the mix.
+    * ``concat``: caption vectors join the clip channels before ``input_vid_proj`` (the first projection gets
+      wider), inserted before the TEF columns: with ``cap_dropout`` 0 this is exactly the original TR-DETR fed the
+      captions as a third ``v_feat_dir`` (same inputs, parameters and outputs; tested). Cheapest.
     * ``gated``: captions get their own projection (Dc -> D, the text projection's shape) and are added after the
       video projection through a per-clip, per-channel sigmoid gate computed from [video, caption]. The gate's
       weight starts at zero and its bias at ``GATE_INIT_BIAS`` (sigmoid ~ 0.05), so training starts close to the
@@ -112,9 +113,10 @@ class CaptionFusion(nn.Module):
     """Holds the enabled caption pieces; the model calls its hooks at the points listed in the module docstring."""
 
     def __init__(self, cfg: CaptionConfig, hidden_dim: int, nheads: int, dim_feedforward: int, dropout: float,
-                 input_dropout: float, n_input_proj: int):
+                 input_dropout: float, n_input_proj: int, video_tail_dim: int = 0):
         super().__init__()
         self.concat = cfg.cap_early_fusion == "concat"
+        self.video_tail_dim = video_tail_dim
         self.cap_dropout = cfg.cap_dropout
         gated = cfg.cap_early_fusion == "gated"
         needs_embedding = gated or cfg.cap_cross_attn or cfg.cap_sim_prior or cfg.cap_align_loss_coef > 0
@@ -141,8 +143,12 @@ class CaptionFusion(nn.Module):
         return Captions(raw=raw, mask=mask, embedded=embedded)
 
     def concat_early(self, src_vid: torch.Tensor, captions: Captions) -> torch.Tensor:
-        """(a) concat: (B, Lv, Dv) -> (B, Lv, Dv + Dc); identity otherwise."""
-        return torch.cat([src_vid, captions.raw], dim=-1) if self.concat else src_vid
+        """(a) concat: (B, Lv, Dv) -> (B, Lv, Dv + Dc), the captions before the last ``video_tail_dim`` columns
+        (the TEF), where the original puts a third feature directory; identity otherwise."""
+        if not self.concat:
+            return src_vid
+        split = src_vid.shape[-1] - self.video_tail_dim
+        return torch.cat([src_vid[..., :split], captions.raw, src_vid[..., split:]], dim=-1)
 
     def gate_early(self, video: torch.Tensor, captions: Captions) -> torch.Tensor:
         """(a) gated: projected video (B, Lv, D) -> (B, Lv, D); identity otherwise."""

@@ -158,6 +158,7 @@ class SetCriterion(nn.Module):
         self.temperature = lc.align_temperature
         self.fix_vtc_mask, self.fix_ctc_mask = fixes.fix_vtc_mask, fixes.fix_ctc_mask
         self.cap_align = cfg.caption.cap_align_loss_coef > 0
+        self.srf_cc = cfg.caption.srf_cc_loss_coef > 0
 
     def moment_losses(self, outputs: dict, span_labels: list[dict]) -> dict[str, torch.Tensor]:
         indices = self.matcher(outputs, span_labels)
@@ -187,6 +188,9 @@ class SetCriterion(nn.Module):
         if self.cap_align:
             losses["loss_cap_align"] = caption_alignment_loss(outputs["src_vid_nocap_ed"], outputs["src_cap_ed"],
                                                               outputs["cap_mask"], self.temperature)
+        if self.srf_cc:  # SRF's L_c-c (eq. 17): clips before SRF against their encoded captions
+            losses["loss_srf_cc"] = caption_alignment_loss(outputs["srf_vid_ed"], outputs["srf_cap_ed"],
+                                                           outputs["srf_cap_mask"], self.temperature)
         return losses
 
     def forward(self, outputs: dict, targets: dict) -> dict[str, torch.Tensor]:
@@ -214,5 +218,7 @@ def build_criterion(cfg: Config) -> SetCriterion:
     weight_dict.update(loss_saliency=lc.lw_saliency, loss_vtc=lc.vtc_loss_coef, loss_ctc=lc.ctc_loss_coef)
     if cfg.caption.cap_align_loss_coef > 0:
         weight_dict["loss_cap_align"] = cfg.caption.cap_align_loss_coef
+    if cfg.caption.srf_cc_loss_coef > 0:
+        weight_dict["loss_srf_cc"] = cfg.caption.srf_cc_loss_coef
     matcher = (HungarianMatcher(lc.set_cost_span, lc.set_cost_giou, lc.set_cost_class) if lc.use_matcher else None)
     return SetCriterion(matcher, weight_dict, cfg)

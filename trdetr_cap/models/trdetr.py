@@ -17,6 +17,7 @@ from trdetr_cap.config import CaptionConfig, FixConfig, ModelConfig
 from trdetr_cap.models.caption_fusion import CaptionFusion, Captions
 from trdetr_cap.models.layers import MLP, TextPositionEmbedding, VideoPositionEmbedding, build_input_projection
 from trdetr_cap.models.refinement import QueryGuidedRefinement
+from trdetr_cap.models.srf import SRF, srf_enabled
 from trdetr_cap.models.transformer import (
     AnchorDecoder,
     Encoder,
@@ -72,7 +73,9 @@ class TRDETR(nn.Module):
     (tr_detr/model.py:164-201) plus ``txt_mask``; docs/contracts.md lists its keys and shapes."""
 
     def __init__(self, model_cfg: ModelConfig, fixes: FixConfig, caption_cfg: CaptionConfig, max_q_l: int,
-                 clip_len: float):
+                 clip_len: float, video_tail_dim: int = 0):
+        """``video_tail_dim``: trailing src_vid columns after the video features (2 = the TEF); ``concat`` inserts
+        the captions before them, where the original puts a third feature directory."""
         super().__init__()
         mc = model_cfg
         if mc.v_feat_dim is None or mc.t_feat_dim is None:
@@ -89,8 +92,8 @@ class TRDETR(nn.Module):
         self.fix_hd2mr_mask = fixes.fix_hd2mr_mask
         self.fix_mr2hd_span = fixes.fix_mr2hd_span
         self.mr2hd_scale = mc.mr2hd_scale
-        cap_on = caption_cfg.enabled()
-        if cap_on and caption_cfg.cap_feat_dim is None:
+        cap_on = caption_cfg.fusion_enabled()
+        if caption_cfg.enabled() and caption_cfg.cap_feat_dim is None:
             raise ValueError("caption.cap_feat_dim must be set when a caption piece is on; training infers it "
                              "from the caption features")
         concat_dim = caption_cfg.cap_feat_dim if cap_on and caption_cfg.cap_early_fusion == "concat" else 0
@@ -116,7 +119,9 @@ class TRDETR(nn.Module):
         self.mr2hd_gru = nn.GRU(d, d, num_layers=1, batch_first=True)
         # built last so that, for a fixed seed, every baseline parameter starts identical with captions on or off
         self.caption_fusion = (CaptionFusion(caption_cfg, d, mc.nheads, mc.dim_feedforward, mc.dropout,
-                                             mc.input_dropout, mc.n_input_proj) if cap_on else None)
+                                             mc.input_dropout, mc.n_input_proj, video_tail_dim) if cap_on else None)
+        self.srf = (SRF(caption_cfg, d, mc.nheads, mc.dropout, mc.input_dropout) if srf_enabled(caption_cfg)
+                    else None)
 
     def saliency_head(self, memory: torch.Tensor) -> torch.Tensor:
         """(B, Lv, D) -> (B, Lv): sum of saliency_proj outputs / sqrt(D)."""
@@ -134,6 +139,9 @@ class TRDETR(nn.Module):
         vid_nocap = self.input_vid_proj(src_vid)
         txt = self.input_txt_proj(src_txt)
         vid = vid_nocap if captions is None else self.caption_fusion.gate_early(vid_nocap, captions)
+        srf = None if self.srf is None else self.srf(vid, txt, src_vid_mask, src_txt_mask, src_cap, src_cap_mask)
+        if srf is not None:
+            vid, txt = srf.video, srf.text
         # vid / txt are the pre-refinement projections (src_vid_ed / src_txt_ed): CTC, VTC and MR2HD read these
 
         memory, prior = self.encode(vid, txt, src_vid_mask, src_txt_mask, captions)
@@ -159,6 +167,8 @@ class TRDETR(nn.Module):
                    src_vid_cls_ed=vid.mean(1), src_txt_cls_ed=txt.mean(1))  # plain means: padding included
         if captions is not None:
             out.update(self.caption_fusion.extra_outputs(captions, vid_nocap, prior))
+        if srf is not None:
+            out.update(srf.extras)
         return out
 
     def encode(self, vid: torch.Tensor, txt: torch.Tensor, video_mask: torch.Tensor, text_mask: torch.Tensor,
