@@ -30,8 +30,9 @@ from torch.utils.data import DataLoader
 from trdetr_cap.config import load_config
 from trdetr_cap.data import build_dataset, collate, move_to_device
 from trdetr_cap.data.synthetic import SyntheticParams, generate, synthetic_overrides
+from trdetr_cap.device import select_device
 from trdetr_cap.engine.loop import evaluate, weighted_losses
-from trdetr_cap.engine.train import build_optimizer, infer_feature_dims, select_device
+from trdetr_cap.engine.train import build_optimizer, infer_feature_dims
 from trdetr_cap.eval import evaluate as evaluate_metrics
 from trdetr_cap.models import build_model
 from trdetr_cap.models.layers import Dropout

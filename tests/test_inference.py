@@ -173,3 +173,19 @@ def test_plot_draws_saliency_moments_and_ground_truth(tmp_path):
     image = np.asarray(Image.open(path).convert("RGB"))
     assert image.shape == (384, 1200, 3)  # 10 x 3.2 inches at 120 dpi
     assert not list(tmp_path.glob(".p.png*"))  # written atomically, no temp file left
+
+
+def test_cli_refuses_a_truncated_video_unless_allowed(assets, features, tmp_path, capsys):
+    feat_root, _ = features
+    ckpt = tmp_path / "m.ckpt"
+    make_checkpoint(ckpt, feat_root, max_v_l=75)
+    whole = write_test_video(tmp_path / "whole.mp4", 8.0, faststart=True)
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    args = ["--video", str(cut), "--query", QUERY, "--checkpoint", str(ckpt), "--clip_model", str(assets["clip"]),
+            "--device", "cpu"]
+    assert inference_main(args) == 2
+    err = capsys.readouterr().err
+    last = err.strip().splitlines()[-1]  # (after transformers' weight-loading bar)
+    assert last.startswith("error: ") and "cut.mp4: truncated" in last and "Traceback" not in err
+    assert inference_main([*args, "--allow_truncated"]) == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -50,5 +51,20 @@ def test_errors(files, tmp_path, capsys):
     assert main([str(tmp_path / "absent.jsonl"), "--out", str(tmp_path / "o")]) == 2
     no_qid = _write(tmp_path / "no_qid.jsonl", [{"qid": 1}, {"query": "x"}])
     assert main([no_qid, "--out", str(tmp_path / "o")]) == 2
-    assert "no_qid.jsonl:2: missing field 'qid'" in capsys.readouterr().err
+    assert "no_qid.jsonl:2: qid: missing field" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"pred_relevant_windows": [[4, 8]]}, r"bad\.jsonl:2: pred_relevant_windows\[0\]: .*\[start, end, score\]"),
+    ({"pred_relevant_windows": [[4, "x", 0.5]]}, r"bad\.jsonl:2: pred_relevant_windows"),
+    ({"pred_saliency_scores": [0.1, None]}, r"bad\.jsonl:2: pred_saliency_scores\[1\]"),
+    ({"qid": 1}, r"bad\.jsonl:2: qid: duplicate qid 1"),
+])
+def test_a_bad_row_is_one_line_naming_it(files, tmp_path, capsys, bad, message):
+    _, _, preds = files
+    path = _write(tmp_path / "bad.jsonl", [preds[0], {**preds[1], **bad}])
+    assert main([path, "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and re.search(message, err), err
     assert not (tmp_path / "o").exists()

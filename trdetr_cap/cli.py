@@ -13,7 +13,8 @@ import importlib
 import sys
 from types import ModuleType
 
-from trdetr_cap.commands import OneLineErrorParser, parse_with_passthrough, run_command
+from trdetr_cap.commands import OneLineErrorParser, parse_with_passthrough
+from trdetr_cap.errors import run_cli
 
 # name -> (module under trdetr_cap.commands, one-line summary). Commands import their heavy libraries inside run(),
 # so building every parser stays cheap (a bad flag fails in well under a second).
@@ -51,8 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_with_passthrough(build_parser(), sys.argv[1:] if argv is None else argv)
-    return run_command(command_module(args.command).run, args)
+    def dispatch(argv: list[str]) -> int:
+        args = parse_with_passthrough(build_parser(), argv)
+        return command_module(args.command).run(args)
+
+    return run_cli(dispatch, argv)
 
 
 if __name__ == "__main__":

@@ -247,6 +247,7 @@ class RunConfig:
     out: str = setting("runs/default", "run directory (train's default: runs/<config file names>)")
     resume: str | None = setting(None, "a run directory to continue with its own config.yaml (flags override "
                                        "its fields, e.g. a larger --n_epoch)")
+    overwrite: bool = setting(False, "empty an --out that holds an earlier run (else training into it is refused)")
     device: str = setting("auto", "auto, cpu, cuda, cuda:N or mps")
     num_workers: int = setting(0, "DataLoader workers; 0 on CPU (workers beside torch's threads thrash 2 cores)")
     preload: Preload = setting("auto", "hold the feature stores in RAM: auto (when they fit), always or never")

@@ -86,7 +86,7 @@ class MomentRetriever:
         checkpoint's ``cap_text_encoder``.
         """
         from trdetr_cap.device import resolve_device
-        from trdetr_cap.engine.checkpoint import load_checkpoint
+        from trdetr_cap.engine.checkpoint import load_checkpoint, load_model_state
         from trdetr_cap.models import build_model
         from trdetr_cap.video.clip import ClipFeatureExtractor
 
@@ -94,7 +94,7 @@ class MomentRetriever:
         ckpt = load_checkpoint(checkpoint)
         cfg = from_dict(ckpt["config"], str(checkpoint))
         model, _ = build_model(cfg)
-        model.load_state_dict(ckpt["model"])
+        load_model_state(model, ckpt["model"], checkpoint)
         model.to(device).eval()
         clip = ClipFeatureExtractor(clip_model, device)
         slowfast = None

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from trdetr_cap.utils.io import atomic_path, iter_jsonl_objects
+from trdetr_cap.utils.io import atomic_path
 
 
 def plot_result(result: dict[str, Any], path: str | Path, gt_windows: Sequence[Sequence[float]] | None = None,
@@ -112,14 +112,25 @@ def top1_iou(row: dict[str, Any], gt_windows: Sequence[Sequence[float]]) -> floa
     return float(np.nan_to_num(cross_iou(first, np.asarray(gt_windows, dtype=float)), nan=0.0).max())
 
 
-def read_rows(path: str) -> list[dict[str, Any]]:
-    """Rows of a jsonl file; a row without ``qid`` raises naming the file and line."""
-    rows = []
-    for lineno, row in iter_jsonl_objects(path):
-        if "qid" not in row:
-            raise ValueError(f"{path}:{lineno}: missing field 'qid'")
-        rows.append(row)
-    return rows
+def read_rows(path: str, fields: dict[str, tuple[int | None, str]]) -> list[dict[str, Any]]:
+    """Rows of a jsonl file, checked as the evaluator checks them: unique ``qid``s, and each of ``fields`` the rows
+    carry (name -> (width, what)) a list of finite numbers, or of ``width``-number lists described as ``what``. A bad
+    row raises naming the file, line and field (it would otherwise fail deep inside matplotlib)."""
+    from trdetr_cap.eval.io import check_windows_ordered, has_field, number_lists, qid_list
+    from trdetr_cap.eval.io import read_rows as read_eval_rows
+
+    rows = read_eval_rows(path)
+    qid_list(rows)
+    for field, (width, what) in fields.items():
+        if any(has_field(rows, field)):
+            values, counts = number_lists(rows, field, width=width, what=what)
+            if width is not None:  # windows: start <= end (GT: strictly)
+                check_windows_ordered(rows, counts, values, field, strict=field == "relevant_windows")
+    return rows.rows
+
+
+PRED_FIELDS = {"pred_relevant_windows": (3, "[start, end, score]"), "pred_saliency_scores": (None, "")}
+GT_FIELDS = {"relevant_windows": (2, "[start, end]")}
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from trdetr_cap.captions.backends import TransformersBackend
-from trdetr_cap.captions.generate import caption_windows, window_frame_times
+from trdetr_cap.captions.generate import caption_windows, generate_captions, window_frame_times
 from trdetr_cap.commands.captions import main as captions_main
 from trdetr_cap.data.captions import read_captions_jsonl
 from trdetr_cap.video.batch import in_shard, parse_shard
@@ -164,3 +164,46 @@ def test_default_captioner_is_internvl2_and_fails_fast_where_it_cannot_run(capti
     assert captions_main(["generate", str(caption_videos), "--out", str(tmp_path / "c.jsonl")]) == 2
     assert "use --cap_backend vllm" in capsys.readouterr().err  # before any download: the hub is never contacted
     assert not list(tmp_path.iterdir())
+
+
+class _InterruptedBackend(TransformersBackend):
+    """The real tiny captioner, with Ctrl-C arriving during its ``stop_at``-th call."""
+
+    def __init__(self, model_dir, stop_at: int):
+        super().__init__(str(model_dir), device="cpu", max_new_tokens=2)
+        self.calls, self.stop_at = 0, stop_at
+
+    def caption(self, windows, prompt):
+        self.calls += 1
+        if self.calls == self.stop_at:
+            raise KeyboardInterrupt
+        return super().caption(windows, prompt)
+
+
+def test_resume_cuts_a_torn_last_line_before_appending(internvl_dir, caption_videos, tmp_path):
+    """Crash, resume, crash again: the partial file must still parse line by line (else the shard is lost)."""
+    out = tmp_path / "captions.jsonl"
+    partial = tmp_path / "captions.jsonl.partial"
+    partial.write_text(json.dumps({"vid": "a", "clip_len": 2.0, "captions": ["A"] * 4}) + "\n{\"vid\": \"b\", \"capt")
+    videos = [caption_videos / f"{v}.mp4" for v in ("a", "b", "d")]
+    with pytest.raises(KeyboardInterrupt):  # b is captioned and appended, then Ctrl-C during d
+        generate_captions(videos, _InterruptedBackend(internvl_dir, stop_at=2), out, "Describe.", frames=1)
+    rows = [json.loads(line) for line in partial.read_text().splitlines()]
+    assert [r["vid"] for r in rows] == ["a", "b"]
+    target, failures = generate_captions(videos, _InterruptedBackend(internvl_dir, stop_at=0), out, "Describe.",
+                                         frames=1)
+    assert failures == [] and sorted(read_captions_jsonl(target)) == ["a", "b", "d"]
+
+
+def test_generate_lists_a_truncated_video_as_failed(internvl_dir, caption_videos, tmp_path, capsys):
+    from trdetr_cap.video.synthetic import write_test_video
+
+    whole = write_test_video(tmp_path / "whole.mp4", 8.0, faststart=True)
+    cut = tmp_path / "vids" / "cut.mp4"
+    cut.parent.mkdir()
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    args = ["generate", str(cut), str(caption_videos / "d.mp4"), "--out", str(tmp_path / "c.jsonl"), "--cap_model",
+            str(internvl_dir), "--cap_backend", "transformers", "--device", "cpu", "--cap_max_new_tokens", "2", "--cap_frames", "1"]
+    assert captions_main(args) == 1
+    assert "cut.mp4: truncated" in capsys.readouterr().err
+    assert sorted(read_captions_jsonl(tmp_path / "c.jsonl")) == ["d"]

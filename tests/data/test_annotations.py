@@ -111,3 +111,27 @@ def test_charades_and_tvsum_validation(tmp_path):
     records, _ = load_annotations(path, "tvsum")
     with pytest.raises(AnnotationError, match="no rows with domain 'VU'"):
         filter_tvsum_domain(records, "VU", path)
+
+
+@pytest.mark.parametrize("second, message", [
+    ({**GOOD, "relevant_windows": [[4, 8]]}, r"a\.jsonl:3: qid: duplicate qid 1 \(first at line 1\)"),
+    ({**GOOD, "qid": 2, "duration": 10, "relevant_clip_ids": [0, 5], "relevant_windows": [[0, 4]]},
+     r"a\.jsonl:3: relevant_clip_ids\[1\]: clip 5 outside \[0, 5\)"),
+    ({**GOOD, "qid": 2, "relevant_clip_ids": [1, 1]}, r"a\.jsonl:3: relevant_clip_ids\[1\]: clip 1 listed twice"),
+    ({**GOOD, "qid": 2, "duration": 1.5, "relevant_windows": [[0, 1]], "relevant_clip_ids": [0],
+      "saliency_scores": [[1, 1, 1]]}, r"a\.jsonl:3: duration: 1\.5 s is shorter than one 2 s clip"),
+])
+def test_the_evaluators_checks_run_when_the_file_is_loaded(tmp_path, second, message):
+    """What the evaluator would refuse at the first evaluation (epochs in) is refused at load, naming file:line."""
+    path = tmp_path / "a.jsonl"
+    path.write_text(json.dumps(GOOD) + "\n\n" + json.dumps(second) + "\n")
+    with pytest.raises(AnnotationError, match=message):
+        load_annotations(path, "qvhighlights")
+
+
+def test_duplicate_qid_in_an_unlabelled_file(tmp_path):
+    path = tmp_path / "test.jsonl"
+    row = {k: GOOD[k] for k in ("qid", "query", "duration", "vid")}
+    path.write_text(json.dumps(row) + "\n" + json.dumps(row) + "\n")
+    with pytest.raises(AnnotationError, match=r"test\.jsonl:2: qid: duplicate qid 1"):
+        load_annotations(path, "qvhighlights")

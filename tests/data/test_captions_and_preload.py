@@ -39,22 +39,23 @@ def test_caption_feature_attributes(tmp_path):
     assert not (tmp_path / "nan.h5").exists()
 
 
-def test_preload_decision():
-    assert should_preload("always", 10**15) and not should_preload("never", 1)
-    assert should_preload("auto", 1024)  # a kilobyte always fits
-    assert not should_preload("auto", 10**15)  # a petabyte never does
-    with pytest.raises(ValueError, match="auto, always or never"):
-        should_preload("sometimes", 1)
+def test_caption_features_of_other_tools_without_dim_and_clip_len(tmp_path):
+    """The format's promise (one (n_clips, D) dataset per vid, an encoder attribute) is enough: the width comes from
+    the datasets, the clip length from the config; files that contradict themselves are still refused."""
 
+    def other_tool_file(name, widths, **attrs):
+        path = tmp_path / name
+        with h5py.File(path, "w") as f:
+            f.attrs.update({"encoder": "sentence-transformers/all-MiniLM-L6-v2", **attrs})
+            for i, width in enumerate(widths):
+                f.create_dataset(f"v{i}", data=np.ones((3 + i, width), np.float16))
+        return path
 
-def test_preload_decision_counts_every_rank_on_the_machine(monkeypatch):
-    avail = available_memory_bytes()
-    if avail is None:
-        pytest.skip("no /proc/meminfo")
-    fits_once = avail // 8  # a quarter of the budget (half the available RAM)
-    assert should_preload("auto", fits_once, copies=1)
-    assert not should_preload("auto", fits_once, copies=8)
-    monkeypatch.setenv("LOCAL_WORLD_SIZE", "8")  # as torchrun sets it for 8 ranks on one machine
-    assert not should_preload("auto", fits_once)
-    monkeypatch.setenv("LOCAL_WORLD_SIZE", "1")
-    assert should_preload("auto", fits_once)
+    store = CaptionFeatureStore(other_tool_file("ok.h5", [384, 384]), clip_len=2.0)
+    assert store.dim == 384 and store.clip_len == 2.0 and store.read("v1").shape == (4, 384)
+    with pytest.raises(FeatureError, match="lacks the attribute 'clip_len'"):
+        CaptionFeatureStore(other_tool_file("no_len.h5", [384]))
+    with pytest.raises(FeatureError, match=r"several widths: 384 \('v0'\), 512 \('v1'\)"):
+        CaptionFeatureStore(other_tool_file("mixed.h5", [384, 512]), clip_len=2.0)
+    with pytest.raises(FeatureError, match="attribute dim=512, but the datasets have width 384"):
+        CaptionFeatureStore(other_tool_file("liar.h5", [384], dim=512), clip_len=2.0)

@@ -138,6 +138,8 @@ def test_unlabelled_split_has_no_targets(tmp_path):
     ("nan", r"'vb' in .*a_set/vb.npz \(key 'features'\): contains NaN or inf"),
     ("width", r"'vb' in .*a_set/vb.npz \(key 'features'\): wrong width 5, expected 4"),
     ("text_missing", r"qid '6' not found: no .*text/qid6.npz"),
+    ("damaged", r"'vb': cannot read array 'features' of .*a_set/vb.npz"),
+    ("truncated", r"'vb': cannot read .*a_set/vb.npz"),
 ])
 def test_bad_features_name_key_and_file(tmp_path, breakage, message):
     videos, texts = _arrays()
@@ -153,6 +155,12 @@ def test_bad_features_name_key_and_file(tmp_path, breakage, message):
         np.savez(path, features=bad)
     elif breakage == "width":
         np.savez(path, features=np.ones((4, 5), np.float32))
+    elif breakage == "damaged":  # a flipped byte inside the array data (the zip directory still reads)
+        data = bytearray(path.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        path.write_bytes(bytes(data))
+    elif breakage == "truncated":
+        path.write_bytes(path.read_bytes()[:100])
     else:
         (tmp_path / "text" / "qid6.npz").unlink()
     with pytest.raises(FeatureError, match=message):

@@ -5,16 +5,18 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
+import stat
 
 import h5py
 import numpy as np
 import pytest
 from data_helpers import TINY
 
+from trdetr_cap.commands.synth import main
 from trdetr_cap.data.annotations import load_annotations
 from trdetr_cap.data.captions import read_captions_jsonl
-from trdetr_cap.commands.synth import main
-from trdetr_cap.data.synthetic import generate
+from trdetr_cap.data.synthetic import SyntheticParams, generate
 
 
 def _digest(root) -> str:
@@ -151,3 +153,15 @@ def test_function_words_are_inserted_into_the_queries(tmp_path):
         # the query is a template with 3 function words inserted somewhere
         assert any(len(words) == len(t) + 3 and is_subsequence(t, words) for t in templates), r["query"]
         assert sum(w in FUNCTION_WORDS for w in words) >= 3
+
+
+def test_generated_dataset_is_readable_by_others(tmp_path):
+    """Built in a temp directory (mkdtemp: 0700) and renamed: it must end up with the umask's modes."""
+    old = os.umask(0o022)
+    try:
+        out = generate(tmp_path / "syn", SyntheticParams(n_train=4, n_val=2, min_clips=4, max_clips=6))
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o755
+    assert stat.S_IMODE((out / "train.jsonl").stat().st_mode) == 0o644
+    assert {stat.S_IMODE(p.stat().st_mode) for p in (out / "clip_features").iterdir()} == {0o644}

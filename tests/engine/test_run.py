@@ -3,6 +3,7 @@ stop, DDP with gloo, and scripts/eval.sh on the resulting checkpoint."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -15,6 +16,7 @@ from tiny_runs import REPO_ROOT, tiny_config, tiny_run
 from trdetr_cap.commands.train import main
 from trdetr_cap.engine.checkpoint import load_checkpoint
 from trdetr_cap.engine.train import train
+from trdetr_cap.errors import UserError
 from trdetr_cap.utils.io import read_jsonl
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
@@ -116,7 +118,7 @@ def test_ddp_gloo_two_processes(video_data, tmp_path):
            "--train_path", str(video_data / "train.jsonl"), "--eval_path", str(video_data / "val.jsonl"),
            "--v_feat_dirs", str(video_data / "clip_features"), "--t_feat_dir", str(video_data / "clip_text_features"),
            "--nheads", "4", "--dim_feedforward", "128", "--num_queries", "5", "--bsz", "16",
-           "--n_epoch", "1", "--device", "cpu", "--results_dir", str(run_dir)]
+           "--n_epoch", "1", "--device", "cpu", "--out", str(run_dir)]
     proc = subprocess.run(cmd, cwd=REPO_ROOT, env=ENV, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     log = (run_dir / "train.log").read_text()
@@ -125,3 +127,35 @@ def test_ddp_gloo_two_processes(video_data, tmp_path):
     assert not any(k.startswith("module.") for k in ckpt["model"])  # saved unwrapped: loads without DDP
     printed = json.loads(proc.stdout[proc.stdout.index("{"):])
     assert printed["val"] == json.loads((run_dir / "best_val_metrics.json").read_text())["brief"]
+
+
+def _old_run(run_dir):
+    """What an earlier run left: its config, best checkpoint and metrics."""
+    run_dir.mkdir(parents=True)
+    for name, text in {"config.yaml": "train: {}\n", "model_best.ckpt": "old", "best_val_metrics.json": "{}"}.items():
+        (run_dir / name).write_text(text)
+
+
+def test_a_second_run_into_a_used_results_dir_is_refused(video_data, tmp_path):
+    run_dir = tmp_path / "used"
+    _old_run(run_dir)
+    with pytest.raises(UserError, match=r"is not empty .*--resume .*--overwrite"):
+        train(_micro(video_data, n_epoch=1), tiny_run(run_dir))
+    assert sorted(p.name for p in run_dir.iterdir()) == ["best_val_metrics.json", "config.yaml", "model_best.ckpt"]
+    stranger = tmp_path / "not_a_run"
+    stranger.mkdir()
+    (stranger / "notes.txt").write_text("mine")
+    with pytest.raises(UserError, match="not a run directory"):
+        train(_micro(video_data, n_epoch=1), dataclasses.replace(tiny_run(stranger), overwrite=True))
+    assert (stranger / "notes.txt").read_text() == "mine"
+
+
+def test_overwrite_empties_the_old_run_first(video_data, tmp_path):
+    """The old run's best checkpoint and metrics must not survive beside the new config (nor be reported)."""
+    run_dir = tmp_path / "used"
+    _old_run(run_dir)
+    run = dataclasses.replace(tiny_run(run_dir), overwrite=True)
+    assert train(_micro(video_data, n_epoch=1, eval_path=None), run) is None
+    names = {p.name for p in run_dir.iterdir()}
+    assert "model_best.ckpt" not in names and "best_val_metrics.json" not in names
+    assert {"config.yaml", "model_latest.ckpt", "train.log"} <= names

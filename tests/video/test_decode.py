@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from trdetr_cap.video.decode import (
+    TruncatedVideoError,
     VideoDecodeError,
     clip_frame_times,
     list_videos,
@@ -13,8 +14,9 @@ from trdetr_cap.video.decode import (
     probe_video,
     sample_frames,
     slowfast_frame_times,
+    truncated_videos,
 )
-from trdetr_cap.video.synthetic import frame_level
+from trdetr_cap.video.synthetic import frame_level, write_test_video
 
 
 @pytest.mark.parametrize(
@@ -107,3 +109,48 @@ def test_slowfast_sampling_resamples_25fps_like_ffmpeg(video_dir):
     assert len(got) == 32
     for frame, index in zip(got, expected, strict=True):
         assert abs(float(frame.mean()) - frame_level(index)) <= 1.5, index
+
+
+@pytest.fixture(scope="module")
+def truncated_video(tmp_path_factory):
+    """An 8 s faststart mp4 (index first: it still opens and announces 8 s) with the second half of its bytes cut."""
+    root = tmp_path_factory.mktemp("truncated")
+    whole = write_test_video(root / "whole.mp4", 8.0, 30.0, faststart=True)
+    cut = root / "cut.mp4"
+    data = whole.read_bytes()
+    cut.write_bytes(data[: len(data) // 2])
+    return whole, cut
+
+
+def test_a_truncated_video_is_detected(truncated_video):
+    whole, cut = truncated_video
+    assert probe_video(cut).duration == pytest.approx(8.0, abs=0.1)  # the container still claims the full length
+    times = clip_frame_times(4)
+    assert len(list(sample_frames(whole, times, rule="before"))) == 4  # the intact file passes
+    with pytest.raises(TruncatedVideoError, match=r"cut\.mp4: truncated .* of the 8\.00 s"):
+        list(sample_frames(cut, times, rule="before"))
+
+
+def test_allow_truncated_accepts_it_with_a_warning(truncated_video, capsys):
+    _, cut = truncated_video
+    with truncated_videos(True):
+        frames = list(sample_frames(cut, clip_frame_times(4), rule="before"))
+    assert len(frames) == 4
+    assert "cut.mp4: truncated" in capsys.readouterr().err
+    with pytest.raises(TruncatedVideoError):  # restored on leaving the block
+        list(sample_frames(cut, clip_frame_times(4), rule="before"))
+
+
+def test_extract_lists_a_truncated_video_as_failed(truncated_video, tiny_clip_dir, tmp_path, capsys):
+    from trdetr_cap.extract import main as extract_main
+
+    whole, cut = truncated_video
+    out = tmp_path / "feats"
+    args = ["videos", str(whole), str(cut), "--out", str(out), "--clip_model", str(tiny_clip_dir),
+            "--device", "cpu"]
+    assert extract_main(args) == 1
+    err = capsys.readouterr().err
+    assert "1 failed" in err and "cut.mp4: truncated" in err
+    assert sorted(p.name for p in (out / "clip_features").iterdir()) == ["whole.npz"]
+    assert extract_main([*args, "--allow_truncated"]) == 0
+    assert (out / "clip_features" / "cut.npz").is_file()

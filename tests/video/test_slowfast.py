@@ -10,12 +10,14 @@ import pytest
 import torch
 
 from trdetr_cap.commands.extract import main as extract_main
+from trdetr_cap.errors import UserError
 from trdetr_cap.video.clip import ClipFeatureExtractor
 from trdetr_cap.video.slowfast import (
     STAGE_DEPTHS,
     SlowFastExtractor,
     SlowFastR50,
     caffe2_to_pytorch_name,
+    load_caffe2_pickle,
     load_slowfast_checkpoint,
 )
 
@@ -109,3 +111,45 @@ def test_extractor_input_assembly_and_cli(model, video_dir, tiny_clip_dir, tmp_p
     np.testing.assert_allclose(saved, streamed, rtol=1e-4, atol=1e-4)
     alone = ClipFeatureExtractor(str(tiny_clip_dir)).encode_video(video_dir / "v2997.mp4")
     np.testing.assert_allclose(np.load(out / "clip_features" / "v2997.npz")["features"], alone, rtol=1e-5, atol=1e-5)
+
+
+class _RunsCode:
+    """Unpickling this calls os.system (what a crafted checkpoint would do)."""
+
+    def __init__(self, cmd: str):
+        self.cmd = cmd
+
+    def __reduce__(self):
+        import os
+
+        return os.system, (self.cmd,)
+
+
+@pytest.mark.parametrize("protocol", [2, pickle.HIGHEST_PROTOCOL])
+def test_crafted_pickle_is_refused_without_running_it(tmp_path, protocol):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "SLOWFAST_8x8_R50.pkl"
+    path.write_bytes(pickle.dumps({"blobs": {"conv1_w": _RunsCode(f"touch {marker}")}}, protocol=protocol))
+    with pytest.raises(UserError, match=r"refusing to unpickle (os|posix)\.system"):
+        load_slowfast_checkpoint(SlowFastR50(), path)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("protocol", [2, pickle.HIGHEST_PROTOCOL])
+def test_caffe2_pickle_of_arrays_loads_through_the_restricted_unpickler(tmp_path, protocol):
+    blobs = {"conv1_w": np.arange(6, dtype=np.float32).reshape(2, 3), "model_iter": np.int64(7),
+             "lr": np.float32(0.1)}
+    path = tmp_path / "blobs.pkl"
+    path.write_bytes(pickle.dumps({"blobs": blobs}, protocol=protocol))
+    loaded = load_caffe2_pickle(path)["blobs"]
+    np.testing.assert_array_equal(loaded["conv1_w"], blobs["conv1_w"])
+    assert loaded["model_iter"] == 7
+
+
+def test_pyth_with_code_is_refused(tmp_path):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "SLOWFAST_8x8_R50.pyth"
+    torch.save({"model_state": _RunsCode(f"touch {marker}")}, path)
+    with pytest.raises(UserError, match="not a loadable PyTorch checkpoint"):
+        load_slowfast_checkpoint(SlowFastR50(), path)
+    assert not marker.exists()

@@ -36,6 +36,7 @@ import torch
 from PIL import Image
 
 from trdetr_cap.config import CaptionBackend
+from trdetr_cap.errors import model_load_error
 
 BACKENDS: tuple[str, ...] = get_args(CaptionBackend)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -243,10 +244,15 @@ class VLLMBackend:
 def build_backend(name: str, model: str, device: str, dtype: str, max_new_tokens: int,
                   frames_per_window: int) -> CaptionBackend:
     """``name`` in :data:`BACKENDS` -> a loaded backend."""
-    if name == "transformers":
-        return TransformersBackend(model, device, dtype, max_new_tokens)
-    if name == "internvl2":
-        return InternVL2RemoteBackend(model, device, dtype, max_new_tokens)
+    from huggingface_hub.utils import HFValidationError
+
+    try:
+        if name == "transformers":
+            return TransformersBackend(model, device, dtype, max_new_tokens)
+        if name == "internvl2":
+            return InternVL2RemoteBackend(model, device, dtype, max_new_tokens)
+    except (OSError, HFValidationError) as e:  # a missing local path is no valid hub name either
+        raise model_load_error(model, "caption model", e) from None
     if name == "vllm":
         return VLLMBackend(model, max_new_tokens, frames_per_window, dtype)
     raise ValueError(f"unknown caption backend {name!r} (expected one of {', '.join(BACKENDS)})")

@@ -77,17 +77,34 @@ def _shrink(frame: np.ndarray, max_side: int) -> np.ndarray:
 
 
 def _read_partial(path: Path) -> list[dict]:
-    """Rows appended so far; a torn last line (a crash mid-write) is dropped, a torn earlier line is an error."""
+    """Rows appended so far. A torn last line (a crash mid-write) is dropped and cut off the file, so that appending
+    goes on after the last whole row (else the next row would be glued to the torn one); a torn earlier line is an
+    error."""
     if not path.exists():
         return []
-    lines = path.read_text(encoding="utf-8").splitlines()
-    rows = []
-    for lineno, line in enumerate(lines, 1):
+    data = path.read_bytes()
+    rows, good_end, start = [], 0, 0
+    while start < len(data):
+        newline = data.find(b"\n", start)
+        end = len(data) if newline < 0 else newline + 1
+        if not data[start:end].strip():
+            good_end = start = end
+            continue
         try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            if lineno < len(lines):
+            row = json.loads(data[start:end])
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            if end < len(data):
+                lineno = data.count(b"\n", 0, start) + 1
                 raise ValueError(f"{path}:{lineno}: not valid JSON (remove the file to redo this shard)") from None
+            break
+        if newline < 0:  # a whole row whose newline never made it: keep it, and its line end
+            with open(path, "ab") as f:
+                f.write(b"\n")
+            end += 1
+        rows.append(row)
+        good_end = start = end
+    if good_end < len(data):
+        os.truncate(path, good_end)
     return rows
 
 

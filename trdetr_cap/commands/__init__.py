@@ -8,6 +8,8 @@ import argparse
 import sys
 from collections.abc import Callable
 
+from trdetr_cap.errors import run_cli
+
 
 class OneLineErrorParser(argparse.ArgumentParser):
     """An ArgumentParser whose usage errors are one line on stderr (``prog: error: ... (see prog --help)``), exit 2."""
@@ -15,16 +17,6 @@ class OneLineErrorParser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         sys.stderr.write(f"{self.prog}: error: {message} (see {self.prog} --help)\n")
         sys.exit(2)
-
-
-def run_command(run: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
-    """Call a command's ``run``: bad input (a config error, a missing file, an invalid value) becomes one
-    ``error:`` line on stderr and exit status 2. The one place a shared error wrapper plugs in."""
-    try:
-        return run(args)
-    except (ValueError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
 
 
 def parse_with_passthrough(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
@@ -44,4 +36,4 @@ def command_main(prog: str, doc: str | None, add_arguments: Callable[[argparse.A
     """A command as its own program (``python -m trdetr_cap.<x>``): parse ``argv`` and run it."""
     parser = OneLineErrorParser(prog=prog, description=(doc or "").split("\n\n")[0])
     add_arguments(parser)
-    return run_command(run, parse_with_passthrough(parser, sys.argv[1:] if argv is None else argv))
+    return run_cli(lambda args: run(parse_with_passthrough(parser, args)), argv)

@@ -33,6 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     gen.add_argument("--batch_size", type=int, default=8, help="windows per generate call (default: 8)")
     gen.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"],
                      help="the captioner's compute dtype (default: auto)")
+    gen.add_argument("--allow_truncated", action="store_true",
+                     help="accept videos whose frames end before their announced duration (else: a failure)")
     add_config_arguments(gen, ("captioner",), only=GENERATE_FIELDS)
     merge = sub.add_parser("merge", help="join shard outputs into one captions.jsonl",
                            description="join shard outputs into one captions.jsonl")
@@ -61,14 +63,15 @@ def run_generate(args: argparse.Namespace, cfg: CaptionerConfig) -> int:
     from trdetr_cap.captions.generate import generate_captions
     from trdetr_cap.device import resolve_device
     from trdetr_cap.video.batch import parse_shard
-    from trdetr_cap.video.decode import list_videos
+    from trdetr_cap.video.decode import list_videos, truncated_videos
 
     shard = parse_shard(args.shard)
     videos = list_videos(args.inputs)
     backend = build_backend(cfg.cap_backend, cfg.cap_model, resolve_device(args.device), args.dtype,
                             cfg.cap_max_new_tokens, cfg.cap_frames)
-    target, failures = generate_captions(videos, backend, args.out, cfg.cap_prompt, cfg.cap_window, cfg.cap_stride,
-                                         cfg.cap_frames, shard, args.batch_size)
+    with truncated_videos(args.allow_truncated):
+        target, failures = generate_captions(videos, backend, args.out, cfg.cap_prompt, cfg.cap_window,
+                                             cfg.cap_stride, cfg.cap_frames, shard, args.batch_size)
     print(f"captions -> {target}")
     for path, reason in failures:
         print(f"failed: {path}: {reason}", file=sys.stderr)

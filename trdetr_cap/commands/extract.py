@@ -22,6 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     videos.add_argument("--slowfast_crop_size", type=int, default=224, help="SlowFast input crop (default: 224)")
     videos.add_argument("--clip_len", type=float, default=2.0, help="seconds per feature row (default: 2.0)")
     videos.add_argument("--shard", default="0/1", help="i/n: only this shard's videos (default: 0/1)")
+    videos.add_argument("--allow_truncated", action="store_true",
+                        help="accept videos whose frames end before their announced duration (else: a failure)")
     videos.add_argument("--num_workers", type=int, default=0,
                         help="videos decoded ahead in threads while the model encodes (2-8 on a GPU; default: 0)")
     queries = sub.add_parser("queries", help="token-level CLIP text features of annotation queries",
@@ -39,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run_videos(args: argparse.Namespace, device: str) -> int:
     from trdetr_cap.video.batch import extract_videos, in_shard, parse_shard
     from trdetr_cap.video.clip import ClipFeatureExtractor
-    from trdetr_cap.video.decode import list_videos
+    from trdetr_cap.video.decode import list_videos, truncated_videos
 
     shard = parse_shard(args.shard)
     encoders = {}
@@ -54,7 +56,8 @@ def run_videos(args: argparse.Namespace, device: str) -> int:
     if "clip" in args.features:
         encoders["clip_features"] = ClipFeatureExtractor(args.clip_model, device, args.batch_size)
     videos = [p for p in list_videos(args.inputs) if in_shard(p.stem, shard)]
-    failures = extract_videos(videos, args.out, encoders, args.clip_len, args.overwrite, args.num_workers)
+    with truncated_videos(args.allow_truncated):
+        failures = extract_videos(videos, args.out, encoders, args.clip_len, args.overwrite, args.num_workers)
     print(f"{len(videos) - len(failures)}/{len(videos)} videos done -> {args.out}")
     if failures:
         print(f"{len(failures)} failed:", file=sys.stderr)

@@ -31,6 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cap_backend", default="transformers", choices=typing.get_args(CaptionBackend),
                         help="how to run --cap_model (default: transformers)")
     parser.add_argument("--cap_text_encoder", default="", help="default: the checkpoint's captioner.cap_text_encoder")
+    parser.add_argument("--allow_truncated", action="store_true",
+                        help="accept a video whose frames end before its announced duration (else: an error)")
     add_run_arguments(parser, ("device",))
 
 
@@ -49,17 +51,14 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     from trdetr_cap.inference import MomentRetriever
-    from trdetr_cap.video.decode import VideoDecodeError
+    from trdetr_cap.video.decode import truncated_videos
 
     gt = parse_windows(args.gt) if args.gt else None
-    try:
+    with truncated_videos(args.allow_truncated):
         retriever = MomentRetriever.from_checkpoint(checkpoint, args.clip_model, args.slowfast_ckpt, args.cap_model,
                                                     args.cap_backend, args.cap_text_encoder,
                                                     run_from_args(args).device, args.slowfast_crop_size)
         results = [retriever.predict(q, video, args.top_k) for q in args.query]
-    except VideoDecodeError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
     for res in results:
         print(f"query: {res['query']}")
         for st, ed, sc in res["moments"]:

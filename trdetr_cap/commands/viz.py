@@ -23,10 +23,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from trdetr_cap.viz import plot_result, read_rows, submission_result, top1_iou
+    from trdetr_cap.viz import GT_FIELDS, PRED_FIELDS, plot_result, read_rows, submission_result, top1_iou
 
-    rows = read_rows(args.predictions)
-    gt = {str(g["qid"]): g for g in read_rows(args.gt)} if args.gt else {}
+    rows = read_rows(args.predictions, PRED_FIELDS)
+    gt = {str(g["qid"]): g for g in read_rows(args.gt, GT_FIELDS)} if args.gt else {}
     if args.worst is not None and not gt:
         print("error: --worst needs --gt", file=sys.stderr)
         return 2

@@ -2,7 +2,9 @@
 
 Records stay the dicts of the file so that what the original mutates (the in-place window shuffle of
 tr_detr/start_end_dataset.py:304) can be reproduced. Every problem raises ``AnnotationError`` naming the file, the
-1-based line and the field, before any feature is read.
+1-based line and the field, before any feature is read. After the per-row checks below, the evaluator's checks of a ground-truth file run too
+(:func:`trdetr_cap.eval.validate_ground_truth`: unique qids, clip ids within ``duration / 2``, no clip listed twice,
+...), so a split the evaluator would refuse is refused when it is loaded, before any training.
 
 Fields checked:
     qvhighlights  qid int, query str, duration > 0, vid str; labelled rows also relevant_windows [[st, ed], ...] with
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import Any, get_args
 
 from trdetr_cap.config import TvsumDomain
+from trdetr_cap.eval import EvalInputError, Rows, validate_ground_truth
 from trdetr_cap.utils.io import iter_jsonl_objects
 
 DATASETS = ("qvhighlights", "charades", "tvsum")
@@ -123,6 +126,7 @@ def load_annotations(path: str | Path, dataset: str) -> tuple[list[dict], bool]:
         raise FileNotFoundError(f"annotation file not found: {path}")
     label_field = _LABEL_FIELD[dataset]
     records: list[dict] = []
+    lines: list[int] = []
     labelled: bool | None = None
     for lineno, row in iter_jsonl_objects(path, AnnotationError):
         line = _Line(path, lineno, row)
@@ -134,8 +138,13 @@ def load_annotations(path: str | Path, dataset: str) -> tuple[list[dict], bool]:
             raise line.fail(label_field, f"this row {state} labels but earlier rows do not agree")
         _VALIDATORS[dataset](line, labelled)
         records.append(row)
+        lines.append(lineno)
     if not records:
         raise AnnotationError(f"{path}: no annotation rows")
+    try:  # the evaluator's own checks of a ground-truth file, now rather than at the first evaluation
+        validate_ground_truth(Rows(records, str(path), lines), dataset, bool(labelled))
+    except EvalInputError as e:
+        raise AnnotationError(str(e)) from None
     return records, bool(labelled)
 
 

@@ -62,16 +62,40 @@ def write_caption_features(path: str | Path, features: Mapping[str, np.ndarray],
 
 
 class CaptionFeatureStore(Hdf5Store):
-    """Caption features (n_clips, D) per vid, with the file's ``encoder`` and ``clip_len`` attributes."""
+    """Caption features (n_clips, D) per vid, with the file's ``encoder`` and ``clip_len`` attributes.
 
-    def __init__(self, path: str | Path):
+    Files written by other tools may lack ``dim`` and ``clip_len``: the width is then inferred from the datasets
+    (which must all be (n_clips, D) of one D) and the clip length is ``clip_len`` (the config's). A ``dim`` the
+    datasets contradict, datasets of several widths, or no ``encoder`` are refused.
+    """
+
+    def __init__(self, path: str | Path, clip_len: float | None = None):
         super().__init__(path)
-        attrs = self._handle().attrs
-        for name in ("encoder", "dim", "clip_len"):
-            if name not in attrs:
-                raise FeatureError(f"caption feature file {path} lacks the attribute {name!r}")
-        self.encoder = str(attrs["encoder"])
-        self.clip_len = float(attrs["clip_len"])
+        f = self._handle()
+        if "encoder" not in f.attrs:
+            raise FeatureError(f"caption feature file {path} lacks the attribute 'encoder' (the text encoder's name)")
+        self.encoder = str(f.attrs["encoder"])
+        widths: dict[int, str] = {}
+        for vid, ds in f.items():
+            shape = getattr(ds, "shape", None)
+            if shape is None or len(shape) != 2:
+                raise FeatureError(f"caption feature file {path}: {vid!r} is not a (n_clips, D) dataset "
+                                   f"(shape {shape})")
+            widths.setdefault(int(shape[1]), vid)
+        if len(widths) > 1:
+            shown = ", ".join(f"{w} ({v!r})" for w, v in sorted(widths.items())[:3])
+            raise FeatureError(f"caption feature file {path}: datasets of several widths: {shown}")
+        if widths and self.dim is not None and self.dim not in widths:
+            raise FeatureError(f"caption feature file {path}: attribute dim={self.dim}, but the datasets have width "
+                               f"{next(iter(widths))}")
+        if self.dim is None and widths:
+            self.dim = next(iter(widths))
+        if "clip_len" in f.attrs:
+            self.clip_len = float(f.attrs["clip_len"])
+        elif clip_len is not None:
+            self.clip_len = float(clip_len)
+        else:
+            raise FeatureError(f"caption feature file {path} lacks the attribute 'clip_len' and none was given")
 
     def check_keys(self, keys: Iterable[str], what: str = "vid") -> None:
         have = self.keys()

@@ -63,8 +63,8 @@ class MomentDataset(Dataset):
         self.video_stores = [open_store(p, d.dataset, "video") for p in d.v_feat_dirs]
         self.text_store = open_store(d.t_feat_dir, d.dataset, "text")
         self.audio_store = open_store(d.a_feat_dir, d.dataset, "audio") if d.a_feat_dir else None
-        self.caption_store = (CaptionFeatureStore(d.cap_feat_path) if d.cap_feat_path and cfg.caption.enabled()
-                              else None)
+        self.caption_store = (CaptionFeatureStore(d.cap_feat_path, d.clip_len)
+                              if d.cap_feat_path and cfg.caption.enabled() else None)
         if self.caption_store is not None and abs(self.caption_store.clip_len - d.clip_len) > 1e-6:
             raise FeatureError(f"caption features {d.cap_feat_path} have clip_len {self.caption_store.clip_len}, "
                                f"but the video features use clip_len {d.clip_len}")

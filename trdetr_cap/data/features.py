@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import zipfile
+import zlib
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -124,7 +125,10 @@ class NpzDirStore(FeatureStore):
         with loaded:
             if self.array_key not in loaded.files:
                 raise FeatureError(f"{key!r}: {file} has no array {self.array_key!r} (has: {', '.join(loaded.files)})")
-            return loaded[self.array_key]
+            try:  # the archive's members are read here: a damaged one fails now, not at np.load
+                return loaded[self.array_key]
+            except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+                raise FeatureError(f"{key!r}: cannot read array {self.array_key!r} of {file}: {e}") from None
 
     def _read(self, key: str, max_rows: int | None) -> np.ndarray:
         parts = [self._load_one(self.root / t.format(key=key), key)[:max_rows] for t in self.templates]

@@ -14,6 +14,7 @@ interruption skips the keys the partial file already holds.
 
 from __future__ import annotations
 
+from trdetr_cap.errors import report_bad_input, run_cli
 import argparse
 import os
 import sys

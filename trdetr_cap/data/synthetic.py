@@ -52,6 +52,7 @@ parameters lets a second call with the same ones return at once):
 
 from __future__ import annotations
 
+from trdetr_cap.errors import report_bad_input, run_cli
 import argparse
 import dataclasses
 import json
@@ -65,7 +66,7 @@ from pathlib import Path
 import numpy as np
 
 from trdetr_cap.data.captions import write_caption_features, write_captions_jsonl
-from trdetr_cap.utils.io import atomic_write_json, atomic_write_jsonl
+from trdetr_cap.utils.io import atomic_write_json, atomic_write_jsonl, current_umask
 
 FORMAT_VERSION = 1
 CLIP_LEN = 2.0
@@ -162,6 +163,7 @@ def _runs(clip_ids: list[int]) -> list[list[int]]:
 
 
 def _write_npz(path: Path, **arrays: np.ndarray) -> None:
+    # a plain write: the whole dataset is built in a temp directory that is renamed into place when complete
     with open(path, "wb") as f:
         np.savez(f, **arrays)
 
@@ -292,6 +294,7 @@ def generate(out: str | Path, params: SyntheticParams | None = None, force: bool
         raise ValueError(f"{out} exists and is not a synthetic dataset directory (no manifest.json); not overwriting")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp's 0700 would keep the dataset from everyone else
     try:
         _build(p, tmp)
         if not force and _is_complete(out, p):  # another process finished the same dataset meanwhile

@@ -34,6 +34,7 @@ from typing import Any
 
 import yaml
 
+from trdetr_cap.errors import yaml_error
 from trdetr_cap.utils.io import atomic_write_text
 
 METRICS = ("MR-full-mAP", "MR-full-R1@0.5", "MR-full-R1@0.7", "HL-min-VeryGood-mAP", "HL-min-VeryGood-Hit1",
@@ -53,8 +54,11 @@ class Variants:
 def load_variants(path: str | Path, environ: dict[str, str] | None = None) -> Variants:
     """Read a variants file; ``$NAME`` values are replaced from ``environ`` (default os.environ), then ``env:``."""
     path = Path(path)
-    data = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(data.get("variants"), dict) or not data["variants"]:
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise yaml_error(path, e) from None
+    if not isinstance(data, dict) or not isinstance(data.get("variants"), dict) or not data["variants"]:
         raise ValueError(f"{path}: needs a non-empty 'variants:' mapping")
     env = {**{k: str(v) for k, v in (data.get("env") or {}).items()}, **(os.environ if environ is None else environ)}
 

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from trdetr_cap.errors import UserError
 from trdetr_cap.utils.io import atomic_write_bytes
 
 CHECKPOINT_FORMAT = 1
@@ -99,8 +100,32 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # noqa: BLE001 - torch raises many types for a corrupt or foreign file
-        raise ValueError(f"{path}: not a readable trdetr_cap checkpoint ({type(e).__name__}: {e})") from None
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise UserError(f"{path}: not a readable trdetr_cap checkpoint ({type(e).__name__}: {first})") from None
+    if not isinstance(ckpt, dict):
+        raise UserError(f"{path}: not a trdetr_cap checkpoint (a {type(ckpt).__name__}, not a dict)")
     missing = [k for k in ("model", "config", "epoch") if k not in ckpt]
     if missing:
-        raise ValueError(f"{path}: not a trdetr_cap checkpoint (missing keys: {', '.join(missing)})")
+        raise UserError(f"{path}: not a trdetr_cap checkpoint (missing keys: {', '.join(missing)})")
     return ckpt
+
+
+def load_model_state(model: torch.nn.Module, state: dict[str, torch.Tensor], source: str | Path) -> None:
+    """``model.load_state_dict(state)``, or one line naming ``source`` and what does not fit (a config override that
+    changes the architecture, a checkpoint of another model) instead of torch's multi-line RuntimeError."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)} here" for k, v in own.items()
+              if k in state and tuple(state[k].shape) != tuple(v.shape)]
+    problems = []
+    if shapes:
+        problems.append(f"{len(shapes)} weight(s) of another shape, e.g. {shapes[0]}")
+    if missing:
+        problems.append(f"{len(missing)} weight(s) missing, e.g. {missing[0]}")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unknown weight(s), e.g. {unexpected[0]}")
+    if problems:
+        raise UserError(f"{source}: the checkpoint does not fit the model its config builds ({'; '.join(problems)}); "
+                        "do not override architecture fields (hidden_dim, layers, feature widths, ...) of a checkpoint")
+    model.load_state_dict(state)

@@ -20,12 +20,25 @@ from trdetr_cap.config import (
     from_dict,
 )
 from trdetr_cap.data import build_dataset, collate
-from trdetr_cap.engine.checkpoint import load_checkpoint
+from trdetr_cap.device import select_device
+from trdetr_cap.engine.checkpoint import load_checkpoint, load_model_state
 from trdetr_cap.engine.loop import evaluate
-from trdetr_cap.engine.train import select_device
+from trdetr_cap.errors import UserError
 from trdetr_cap.eval import evaluate as evaluate_metrics
 from trdetr_cap.models import build_model
 from trdetr_cap.utils.io import atomic_write_json, atomic_write_jsonl
+
+
+def check_feature_widths(cfg: Config, dims: dict[str, int], ckpt_path: str | Path) -> None:
+    """Features of another width than the checkpoint was trained on: one line now, not a matmul error later."""
+    fields = [("model", "v_feat_dim", "video"), ("model", "t_feat_dim", "query")]
+    if cfg.data.cap_feat_path:
+        fields.append(("caption", "cap_feat_dim", "caption"))
+    for section, name, what in fields:
+        want, have = getattr(getattr(cfg, section), name), int(dims.get(name, 0))
+        if have and want and have != want:
+            raise UserError(f"the {what} features have width {have}, but {ckpt_path} was trained on width {want} "
+                            f"({section}.{name}); point the feature paths at the features it was trained on")
 
 
 def predict(ckpt_path: str | Path, split_path: str | Path, out_dir: str | Path | None = None,
@@ -39,8 +52,9 @@ def predict(ckpt_path: str | Path, split_path: str | Path, out_dir: str | Path |
     cfg = apply_overrides(cfg, dict(overrides or {}))
     device = select_device(run.device)
     dataset = build_dataset(cfg, "eval", annotation_path=split_path, preload=run.preload)
+    check_feature_widths(cfg, dataset.feature_dims, ckpt_path)
     model, _ = build_model(cfg)
-    model.load_state_dict(ckpt["model"])
+    load_model_state(model, ckpt["model"], ckpt_path)
     model.to(device)
     loader = DataLoader(dataset, batch_size=cfg.train.eval_bsz, shuffle=False, collate_fn=collate,
                         num_workers=run.num_workers, pin_memory=device.type == "cuda")
@@ -49,10 +63,10 @@ def predict(ckpt_path: str | Path, split_path: str | Path, out_dir: str | Path |
     out_dir = Path(out_dir) if out_dir else Path(ckpt_path).parent
     stem = Path(split_path).name.removesuffix(".jsonl")
     sub_path = out_dir / f"{stem}_preds.jsonl"
+    # metrics first: when they fail, neither file is written (no predictions without their metrics beside them)
+    metrics = evaluate_metrics(rows, dataset.records, dataset=cfg.data.dataset) if dataset.labelled else None
     atomic_write_jsonl(sub_path, rows)
-    metrics = None
-    if dataset.labelled:
-        metrics = evaluate_metrics(rows, dataset.records, dataset=cfg.data.dataset)
+    if metrics is not None:
         atomic_write_json(out_dir / f"{stem}_metrics.json", metrics)
     return sub_path, metrics
 

@@ -13,7 +13,9 @@ import dataclasses
 import json
 import logging
 import math
+import os
 import random
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -32,23 +34,23 @@ from trdetr_cap.config import (
     save_run_config,
 )
 from trdetr_cap.data import build_dataset, collate
-from trdetr_cap.engine.checkpoint import load_checkpoint, restore_rng_state, save_checkpoint, unwrap
+from trdetr_cap.device import select_device
+from trdetr_cap.engine.checkpoint import (
+    load_checkpoint,
+    load_model_state,
+    restore_rng_state,
+    save_checkpoint,
+    unwrap,
+)
 from trdetr_cap.engine.distributed import DistInfo, barrier, broadcast_flag, cleanup, init_distributed
 from trdetr_cap.engine.history import History
 from trdetr_cap.engine.loop import NonFiniteLossError, evaluate, train_one_epoch
+from trdetr_cap.errors import Interrupted, UserError
 from trdetr_cap.models import build_model, count_parameters
-from trdetr_cap.utils.io import atomic_write_json, atomic_write_jsonl
+from trdetr_cap.utils.io import atomic_write_json, atomic_write_jsonl, remove_stale_temps
 from trdetr_cap.viz import plot_history
 
 LOGGER_NAME = "trdetr_cap.train"
-
-
-def select_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"--device {name}: CUDA is not available on this machine")
-    return torch.device(name)
 
 
 def set_seed(seed: int, deterministic: bool) -> None:
@@ -161,16 +163,56 @@ def train(cfg: Config, run: RunConfig, stop_after_epochs: int | None = None) -> 
     writing ``model_latest.ckpt`` (used to test ``--resume``).
     """
     device = select_device(run.device)
+    run_dir = Path(run.out)
+    prepare_run_dir(run)  # before the ranks meet: no rank has written anything yet
     info = init_distributed(device.type)
     if info.enabled and device.type == "cuda":
         device = torch.device("cuda", info.local_rank)
-    run_dir = Path(run.out)
     logger = setup_logger(run_dir / "train.log" if info.is_main else None)
     try:
         return _run(cfg, run, device, info, run_dir, logger, stop_after_epochs)
+    except KeyboardInterrupt:
+        raise Interrupted(resume_hint(run_dir)) from None
     finally:
         close_logger(logger)
         cleanup(info)
+
+
+RUN_DIR_MARKER = "config.yaml"  # every run directory has one from its first moments
+
+
+def prepare_run_dir(run: RunConfig) -> None:
+    """Refuse to mix two runs in one directory: a fresh run needs an empty (or new) ``--out``; ``--resume``
+    continues the one there; ``--overwrite`` empties a run directory first. Leftover temp files of a killed write
+    are removed either way."""
+    run_dir = Path(run.out)
+    if run.resume is not None or not run_dir.is_dir():
+        remove_stale_temps(run_dir)
+        return
+    remove_stale_temps(run_dir)
+    entries = sorted(p.name for p in run_dir.iterdir())
+    if entries in ([], ["train.log"]):  # new, or a start that failed on its input (it only logged)
+        return
+    if not run.overwrite:
+        shown = ", ".join(entries[:4]) + (", ..." if len(entries) > 4 else "")
+        raise UserError(f"--out {run_dir} is not empty ({shown}): continue that run with --resume {run_dir}, "
+                        "replace it with --overwrite, or choose another directory")
+    if not (run_dir / RUN_DIR_MARKER).is_file():
+        raise UserError(f"--overwrite: {run_dir} holds no {RUN_DIR_MARKER}, so it is not a run directory; "
+                        "refusing to empty it")
+    if int(os.environ.get("RANK", "0")) == 0:
+        for entry in run_dir.iterdir():
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+
+
+def resume_hint(run_dir: Path) -> str:
+    """What to do after Ctrl-C: resume from the last finished epoch, if one was saved."""
+    if (run_dir / "model_latest.ckpt").is_file():
+        return f"continue with: bash scripts/train.sh --resume {run_dir}"
+    return f"no epoch finished, nothing saved to resume in {run_dir}"
 
 
 def _run(cfg: Config, run: RunConfig, device: torch.device, info: DistInfo, run_dir: Path, logger: logging.Logger,
@@ -191,7 +233,7 @@ def _run(cfg: Config, run: RunConfig, device: torch.device, info: DistInfo, run_
     state, start_epoch, ckpt = RunState(), 0, None
     if resuming:
         ckpt = load_checkpoint(run_dir / "model_latest.ckpt")  # on CPU: RNG states must stay CPU tensors
-        model.load_state_dict(ckpt["model"])
+        load_model_state(model, ckpt["model"], run_dir / "model_latest.ckpt")
         optimizer.load_state_dict(ckpt["optimizer"])
         lr_scheduler.load_state_dict(ckpt["lr_scheduler"])
         state = RunState(**ckpt["train_state"])
@@ -313,7 +355,7 @@ def _evaluate_and_select(cfg, model, criterion, optimizer, lr_scheduler, val_loa
 
 def _report_best(run_dir: Path, state: RunState, logger: logging.Logger) -> dict[str, Any] | None:
     path = run_dir / "best_val_metrics.json"
-    if not path.is_file():
+    if state.best_epoch < 0 or not path.is_file():  # never a file this run did not write
         logger.info("done (no labelled val split: no model selection)")
         return None
     metrics = json.loads(path.read_text())

@@ -14,11 +14,21 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from trdetr_cap.eval.charades import eval_charades
-from trdetr_cap.eval.io import EvalInputError, Rows, match_qids, read_rows, rows_in_memory
-from trdetr_cap.eval.qvhighlights import eval_qvhighlights
-from trdetr_cap.eval.tvsum import eval_tvsum
+from trdetr_cap.eval.io import (
+    EvalInputError,
+    Rows,
+    check_windows_ordered,
+    match_qids,
+    number_lists,
+    qid_list,
+    read_rows,
+    rows_in_memory,
+)
+from trdetr_cap.eval.qvhighlights import eval_qvhighlights, gt_clip_scores
+from trdetr_cap.eval.tvsum import eval_tvsum, tvsum_labels
 
-__all__ = ["DATASETS", "EvalInputError", "evaluate", "evaluate_files", "evaluate_rows", "infer_dataset"]
+__all__ = ["DATASETS", "EvalInputError", "evaluate", "evaluate_files", "evaluate_rows", "infer_dataset",
+           "validate_ground_truth"]
 
 DATASETS = {"qvhighlights": eval_qvhighlights, "charades": eval_charades, "tvsum": eval_tvsum}
 
@@ -31,6 +41,23 @@ def infer_dataset(gt: Rows) -> str:
     if first.get("saliency_scores") is not None:
         return "qvhighlights"
     return "charades"
+
+
+def validate_ground_truth(gt: Rows, dataset: str, labelled: bool = True) -> None:
+    """Every check the evaluator makes on ``gt`` alone (unique qids, windows, clip ids within the video, score
+    shapes), without a submission: annotation loading runs it, so a bad split fails before any training."""
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}; choose from {sorted(DATASETS)}")
+    qid_list(gt)
+    if not labelled:
+        return
+    if dataset in ("qvhighlights", "charades"):
+        flat, counts = number_lists(gt, "relevant_windows", width=2, min_len=1, what="[start, end]")
+        check_windows_ordered(gt, counts, flat, "relevant_windows", strict=True)
+    if dataset == "qvhighlights":
+        gt_clip_scores(gt)
+    elif dataset == "tvsum":
+        tvsum_labels(gt)
 
 
 def evaluate_rows(

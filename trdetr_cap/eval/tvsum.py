@@ -44,17 +44,23 @@ def top_k_ap(pred: np.ndarray, label: np.ndarray, k: int = TOP_K) -> np.ndarray:
     return np.where(num_pos > 0, ap, 0.0)
 
 
-def eval_tvsum(sub: Rows, gt: Rows) -> dict:
-    """Metrics for matched rows (same qids, same order): brief {"mAP", "mAP-<domain>"...}, per-video APs."""
+def tvsum_labels(gt: Rows) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """GT domains and labels, checked -> (domains, labels (sum N, A), clips per row (R,))."""
     domains = require_field(gt, "domain")
     for i, d in enumerate(domains):
         if not isinstance(d, str):
             raise gt.error(i, "domain", f"expected a string, got {d!r}")
-    saliency, sal_counts = number_lists(sub, "pred_saliency_scores", min_len=1)
     labels = require_field(gt, "label")
     widths = [len(row[0]) if isinstance(row, list) and row and isinstance(row[0], list) else 0 for row in labels]
     width = next((w for w in widths if w), 20)  # every clip needs the same annotators (TVSum: 20)
     flat_labels, n_clips = number_lists(gt, "label", width=width, min_len=1, what=f"{width} annotator scores")
+    return domains, flat_labels, n_clips
+
+
+def eval_tvsum(sub: Rows, gt: Rows) -> dict:
+    """Metrics for matched rows (same qids, same order): brief {"mAP", "mAP-<domain>"...}, per-video APs."""
+    domains, flat_labels, n_clips = tvsum_labels(gt)
+    saliency, sal_counts = number_lists(sub, "pred_saliency_scores", min_len=1)
     sal_starts, label_starts = np.cumsum(sal_counts) - sal_counts, np.cumsum(n_clips) - n_clips
     video_ap = np.array(
         [

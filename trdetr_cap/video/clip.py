@@ -18,6 +18,7 @@ import torch
 from PIL import Image
 
 from trdetr_cap.config import DEFAULT_CLIP_MODEL
+from trdetr_cap.errors import model_load_error
 from trdetr_cap.video.decode import clip_frame_times, num_clips, probe_video, sample_frame_sets
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -51,13 +52,17 @@ class ClipFeatureExtractor:
     """
 
     def __init__(self, name_or_path: str = DEFAULT_CLIP_MODEL, device: str = "cpu", batch_size: int = 64):
+        from huggingface_hub.utils import HFValidationError
         from transformers import AutoTokenizer, CLIPModel
 
         self.name_or_path = name_or_path
         self.device = torch.device(device)
         self.batch_size = batch_size
-        self.model = CLIPModel.from_pretrained(name_or_path).to(self.device).eval()
-        self.tokenizer = AutoTokenizer.from_pretrained(name_or_path)
+        try:
+            self.model = CLIPModel.from_pretrained(name_or_path).to(self.device).eval()
+            self.tokenizer = AutoTokenizer.from_pretrained(name_or_path)
+        except (OSError, HFValidationError) as e:  # a missing local path is no valid hub name either
+            raise model_load_error(str(name_or_path), "CLIP model", e) from None
         self.image_size = int(self.model.config.vision_config.image_size)
         self.max_text_len = int(self.model.config.text_config.max_position_embeddings)
 

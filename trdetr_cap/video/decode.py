@@ -16,18 +16,76 @@ The two samplings of the released features (HERO_Video_Feature_Extractor, used b
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from trdetr_cap.errors import UserError
+
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".mpg", ".mpeg", ".flv")
 
 
-class VideoDecodeError(RuntimeError):
-    """A video that cannot be opened or decoded; the message names the file."""
+class VideoDecodeError(UserError, RuntimeError):
+    """A video that cannot be opened or decoded; the message names the file (bad input: one line from the CLIs)."""
+
+
+class TruncatedVideoError(VideoDecodeError):
+    """The decodable frames end well before the duration the container announces (a cut-off download, a partly
+    undecodable file): features for the missing part would silently repeat the last frame."""
+
+
+# A decoded span this much shorter than the container's duration means truncation: one second or 2 % of the video
+# (whichever is larger) absorbs rounding, a last frame's duration and audio/video length mismatches of normal files.
+TRUNCATION_TOLERANCE_S = 1.0
+TRUNCATION_TOLERANCE_FRACTION = 0.02
+_allow_truncated = False
+
+
+def allow_truncated_videos(allow: bool = True) -> None:
+    """Accept truncated videos (frames past the decodable end repeat the last decoded frame, with a warning on
+    stderr) instead of raising :class:`TruncatedVideoError`. Process-wide; see :func:`truncated_videos`."""
+    global _allow_truncated
+    _allow_truncated = allow
+
+
+@contextmanager
+def truncated_videos(allow: bool):
+    """``with truncated_videos(args.allow_truncated): ...``: the commands' ``--allow_truncated``, restored after."""
+    before = _allow_truncated
+    allow_truncated_videos(allow)
+    try:
+        yield
+    finally:
+        allow_truncated_videos(before)
+
+
+def _announced_duration(container: Any) -> float | None:
+    stream = container.streams.video[0]
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None:
+        return container.duration / 1_000_000  # AV_TIME_BASE
+    return None
+
+
+def check_decoded_span(path: str | Path, decoded: float, announced: float | None) -> None:
+    """Raise :class:`TruncatedVideoError` when ``decoded`` seconds of frames fall short of the ``announced``
+    duration by more than the tolerance (unless :func:`allow_truncated_videos` was called)."""
+    if announced is None or announced <= 0:
+        return
+    missing = announced - decoded
+    if missing <= max(TRUNCATION_TOLERANCE_S, TRUNCATION_TOLERANCE_FRACTION * announced):
+        return
+    msg = (f"{path}: truncated or partly undecodable: frames end at {decoded:.2f} s of the {announced:.2f} s the "
+           "container announces")
+    if not _allow_truncated:
+        raise TruncatedVideoError(msg + " (--allow_truncated accepts it, repeating the last frame)")
+    print(f"warning: {msg}; accepted (--allow_truncated): the rest repeats the last frame", file=sys.stderr)
 
 
 @dataclass(frozen=True)
@@ -61,12 +119,7 @@ def probe_video(path: str | Path) -> VideoInfo:
     try:
         stream = container.streams.video[0]
         fps = float(stream.average_rate) if stream.average_rate else 0.0
-        if stream.duration is not None and stream.time_base is not None:
-            duration = float(stream.duration * stream.time_base)
-        elif container.duration is not None:
-            duration = container.duration / 1_000_000  # AV_TIME_BASE
-        else:
-            duration = -1.0
+        duration = _announced_duration(container) or -1.0
         width, height = stream.codec_context.width, stream.codec_context.height
     finally:
         container.close()
@@ -105,24 +158,33 @@ def slowfast_frame_times(n_clips: int, clip_len: float = 2.0, fps: float = 30.0,
 
 
 def _decoded_frames(path: str | Path) -> Iterator[tuple[float, Any]]:
-    """Yield (time in s from the first frame, av.VideoFrame) in presentation order; errors name the file."""
+    """Yield (time in s from the first frame, av.VideoFrame) in presentation order; errors name the file.
+
+    Reaching the end of the stream well before the container's announced duration raises
+    :class:`TruncatedVideoError` (see :func:`check_decoded_span`).
+    """
     container = _open(path)
     try:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         fps = float(stream.average_rate) if stream.average_rate else 30.0
+        announced = _announced_duration(container)
         origin = None
-        count = 0
+        count, last = 0, 0.0
         try:
             for frame in container.decode(stream):
                 t = frame.time if frame.time is not None else count / fps
                 origin = t if origin is None else origin
                 count += 1
-                yield t - origin, frame
+                last = t - origin
+                yield last, frame
+        except VideoDecodeError:
+            raise
         except Exception as e:
             raise VideoDecodeError(f"{path}: decoding failed after {count} frames ({type(e).__name__}: {e})") from None
         if count == 0:
             raise VideoDecodeError(f"{path}: the video stream has no decodable frames")
+        check_decoded_span(path, last + 1.0 / fps, announced)
     finally:
         container.close()
 

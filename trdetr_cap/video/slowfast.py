@@ -14,6 +14,8 @@ cropped, RGB / 255, normalised with mean 0.45 / std 0.225; the slow pathway sees
 
 from __future__ import annotations
 
+import codecs
+import collections
 import pickle
 import re
 from pathlib import Path
@@ -22,6 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from trdetr_cap.errors import UserError, one_line
 from trdetr_cap.video.clip import normalize_frames, resize_center_crop
 from trdetr_cap.video.decode import num_clips, probe_video, sample_frame_sets, sample_frames, slowfast_frame_times
 
@@ -179,6 +182,57 @@ def caffe2_to_pytorch_name(blob: str) -> str | None:
     return f"{module}.{attr}" if attr else None
 
 
+def _numpy_reconstructors() -> dict[tuple[str, str], object]:
+    """The globals a pickled numpy array needs, under both numpy 1 (``numpy.core``) and numpy 2 (``numpy._core``)."""
+    try:
+        from numpy._core import multiarray, numeric
+    except ImportError:  # numpy < 2
+        from numpy.core import multiarray, numeric
+    allowed: dict[tuple[str, str], object] = {
+        ("numpy", "ndarray"): np.ndarray,
+        ("numpy", "dtype"): np.dtype,
+        ("collections", "OrderedDict"): collections.OrderedDict,
+        ("_codecs", "encode"): codecs.encode,  # how protocol-2 pickles written by Python 3 store bytes
+    }
+    for pkg in ("numpy.core", "numpy._core"):
+        allowed[(f"{pkg}.multiarray", "_reconstruct")] = multiarray._reconstruct
+        allowed[(f"{pkg}.multiarray", "scalar")] = multiarray.scalar
+        allowed[(f"{pkg}.numeric", "_frombuffer")] = numeric._frombuffer
+    return allowed
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    """Admits only numpy array reconstruction and plain containers: any other global (``os.system``, a class whose
+    ``__reduce__`` runs code) is refused before it is called."""
+
+    def __init__(self, file, path: Path):
+        super().__init__(file, encoding="latin1")  # Caffe2 checkpoints were pickled by Python 2
+        self.path = path
+        self.allowed = _numpy_reconstructors()
+
+    def find_class(self, module: str, name: str):
+        obj = self.allowed.get((module, name))
+        if obj is None:
+            raise UserError(f"{self.path}: refusing to unpickle {module}.{name} (a SlowFast .pkl holds only numpy "
+                            "arrays; this file would run code)")
+        return obj
+
+
+def load_caffe2_pickle(path: str | Path) -> dict:
+    """A Caffe2-era ``.pkl`` checkpoint ({"blobs": {name: array}}) read without running any code from it."""
+    path = Path(path)
+    with open(path, "rb") as f:
+        try:
+            data = _ArrayUnpickler(f, path).load()
+        except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as e:
+            if isinstance(e, UserError):
+                raise
+            raise UserError(f"{path}: not a readable Caffe2 checkpoint ({one_line(e)[:200]})") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a dict of blobs, got {type(data).__name__}")
+    return data
+
+
 def load_slowfast_checkpoint(model: SlowFastR50, path: str | Path) -> None:
     """Load a Caffe2 ``.pkl`` ({"blobs": {name: array}}) or a PySlowFast ``.pyth`` / ``.pt`` ({"model_state": ...}).
 
@@ -188,8 +242,7 @@ def load_slowfast_checkpoint(model: SlowFastR50, path: str | Path) -> None:
     if not path.is_file():
         raise FileNotFoundError(f"SlowFast checkpoint not found: {path}")
     if path.suffix == ".pkl":
-        with open(path, "rb") as f:
-            blobs = pickle.load(f, encoding="latin1")
+        blobs = load_caffe2_pickle(path)
         blobs = blobs.get("blobs", blobs)
         state = {}
         for blob, value in blobs.items():
@@ -197,8 +250,11 @@ def load_slowfast_checkpoint(model: SlowFastR50, path: str | Path) -> None:
             if name is not None:
                 state[name] = torch.from_numpy(np.asarray(value, dtype=np.float32))
     else:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-        state = ckpt.get("model_state", ckpt)
+        try:
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        except (pickle.UnpicklingError, RuntimeError, EOFError) as e:
+            raise UserError(f"{path}: not a loadable PyTorch checkpoint of tensors ({one_line(e)[:200]})") from None
+        state = ckpt.get("model_state", ckpt) if isinstance(ckpt, dict) else {}
     own = model.state_dict()
     expected = {k for k in own if not k.endswith("num_batches_tracked")}
     missing = sorted(expected - set(state))

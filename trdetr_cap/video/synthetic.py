@@ -17,10 +17,13 @@ def frame_level(index: int) -> int:
     return 16 + (index * 3) % 220
 
 
-def write_test_video(path: str | Path, seconds: float, fps: float = 30.0, size: tuple[int, int] = (96, 64)) -> Path:
+def write_test_video(path: str | Path, seconds: float, fps: float = 30.0, size: tuple[int, int] = (96, 64),
+                     faststart: bool = False) -> Path:
     """Write an H.264 mp4 of ``seconds`` s at ``fps`` whose frame i is uniform grey :func:`frame_level` (i).
 
-    Lossless (crf 0) so a decoded frame's mean identifies it. ``size`` is (width, height), both even.
+    Lossless (crf 0) so a decoded frame's mean identifies it. ``size`` is (width, height), both even. ``faststart``
+    puts the index (moov) before the data, as streaming sites do: such a file cut short still opens and announces its
+    full duration.
     """
     from fractions import Fraction
 
@@ -30,7 +33,8 @@ def write_test_video(path: str | Path, seconds: float, fps: float = 30.0, size: 
     n_frames = int(round(seconds * fps))
     rate = Fraction(fps).limit_denominator(1001)
     with atomic_path(path, suffix=path.suffix) as tmp:
-        container = av.open(str(tmp), mode="w", format="mp4")
+        options = {"movflags": "+faststart"} if faststart else {}
+        container = av.open(str(tmp), mode="w", format="mp4", options=options)
         stream = container.add_stream("libx264", rate=rate, options={"crf": "0", "preset": "ultrafast"})
         stream.width, stream.height = size
         stream.pix_fmt = "yuv420p"
