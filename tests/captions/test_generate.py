@@ -203,7 +203,8 @@ def test_generate_lists_a_truncated_video_as_failed(internvl_dir, caption_videos
     cut.parent.mkdir()
     cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
     args = ["generate", str(cut), str(caption_videos / "d.mp4"), "--out", str(tmp_path / "c.jsonl"), "--cap_model",
-            str(internvl_dir), "--cap_backend", "transformers", "--device", "cpu", "--cap_max_new_tokens", "2", "--cap_frames", "1"]
+            str(internvl_dir), "--cap_backend", "transformers", "--device", "cpu", "--cap_max_new_tokens", "2",
+            "--cap_frames", "1"]
     assert captions_main(args) == 1
     assert "cut.mp4: truncated" in capsys.readouterr().err
     assert sorted(read_captions_jsonl(tmp_path / "c.jsonl")) == ["d"]
