@@ -26,6 +26,9 @@ args=("$@")
 if ! has_flag --config "$@" && ! has_flag --resume "$@"; then
   "$py" -m trdetr_cap.data.synthetic --out data/synthetic
   args=(--config configs/synthetic.yaml "${args[@]}")
+  # The built-in demo's own run directory (runs/synthetic) is replaced on a rerun, so the quickstart can be repeated;
+  # a run given its own --out is protected as usual (refused unless --resume or --overwrite).
+  has_flag --out "$@" || args+=(--overwrite)
   # The built-in demo runs on one thread: its numbers then repeat exactly from run to run (results depend on the
   # thread count through float summation order), and 2-core machines do not thrash. Override with OMP_NUM_THREADS.
   export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
