@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from trdetr_cap.testing import frame_level
 from trdetr_cap.video.decode import (
     VideoDecodeError,
     clip_frame_times,
@@ -14,7 +15,6 @@ from trdetr_cap.video.decode import (
     sample_frames,
     slowfast_frame_times,
 )
-from trdetr_cap.video.synthetic import frame_level
 
 
 @pytest.mark.parametrize(

@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from trdetr_cap.viz import plot_result, read_rows, submission_result, top1_iou
+    from trdetr_cap.plots import plot_result, read_rows, submission_result, top1_iou
 
     rows = read_rows(args.predictions)
     gt = {str(g["qid"]): g for g in read_rows(args.gt)} if args.gt else {}

@@ -1,5 +1,8 @@
 """Plain-dict checkpoints (state dicts, resolved config, RNG states), loadable with ``torch.load(weights_only=True)``.
 
+:func:`load_model` is the one way to get a model out of a checkpoint (prediction, ``MomentRetriever``); the weights
+of any other source (an original TR-DETR checkpoint, an exported folder) go through :func:`model_from_state_dict`.
+
 A checkpoint holds everything ``--resume`` needs to continue a run bit-for-bit on the same hardware: model, optimizer
 and scheduler states, the 0-based epoch just finished, the model-selection state (best score, early-stopping count)
 and the python / numpy / torch / CUDA RNG states at the moment it was written. Nothing is pickled beyond plain
@@ -16,6 +19,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from trdetr_cap.config import Config, apply_overrides, from_dict
+from trdetr_cap.device import resolve_device
+from trdetr_cap.models import build_model
 from trdetr_cap.utils.io import atomic_write_bytes
 
 CHECKPOINT_FORMAT = 1
@@ -104,3 +110,32 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if missing:
         raise ValueError(f"{path}: not a trdetr_cap checkpoint (missing keys: {', '.join(missing)})")
     return ckpt
+
+
+def model_from_state_dict(cfg: Config, state_dict: dict[str, torch.Tensor], source: str | Path) -> torch.nn.Module:
+    """The model of ``cfg`` filled with ``state_dict``: every weight must fill exactly one parameter of the same shape,
+    else ``ValueError`` naming ``source`` and the first offending keys. Returned in train mode on the CPU."""
+    model, _ = build_model(cfg)
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(expected))
+    wrong = [f"{k} {tuple(v.shape)} vs {tuple(expected[k].shape)}" for k, v in state_dict.items()
+             if k in expected and v.shape != expected[k].shape]
+    if missing or unexpected or wrong:
+        problems = [f"{name}: {', '.join(keys[:5])}{' ...' if len(keys) > 5 else ''}"
+                    for name, keys in (("missing", missing), ("unexpected", unexpected), ("shape", wrong)) if keys]
+        raise ValueError(f"{source}: weights do not fit the model of this config ({'; '.join(problems)})")
+    model.load_state_dict(state_dict)
+    return model
+
+
+def load_model(path: str | Path, overrides: dict[str, Any] | None = None,
+               device: str | torch.device = "cpu") -> tuple[torch.nn.Module, Config]:
+    """A checkpoint's model in eval mode on ``device`` and its config (with flat ``{field: value}`` ``overrides``
+    applied first, e.g. feature paths on another machine or post-processing settings)."""
+    ckpt = load_checkpoint(path)
+    cfg = from_dict(ckpt["config"], f"{path} (config)")
+    if overrides:
+        cfg = apply_overrides(cfg, overrides)
+    model = model_from_state_dict(cfg, ckpt["model"], path)
+    return model.to(resolve_device(device)).eval(), cfg

@@ -13,38 +13,27 @@ from typing import Any
 
 from torch.utils.data import DataLoader
 
-from trdetr_cap.config import (
-    Config,
-    RunConfig,
-    apply_overrides,
-    from_dict,
-)
+from trdetr_cap.config import RunConfig
 from trdetr_cap.data import build_dataset, collate
-from trdetr_cap.engine.checkpoint import load_checkpoint
-from trdetr_cap.engine.loop import evaluate
-from trdetr_cap.engine.train import select_device
-from trdetr_cap.eval import evaluate as evaluate_metrics
-from trdetr_cap.models import build_model
+from trdetr_cap.device import resolve_device
+from trdetr_cap.engine.checkpoint import load_model
+from trdetr_cap.engine.loop import run_inference
+from trdetr_cap.eval import evaluate
 from trdetr_cap.utils.io import atomic_write_json, atomic_write_jsonl
 
 
-def predict(ckpt_path: str | Path, split_path: str | Path, out_dir: str | Path | None = None,
-            overrides: dict[str, Any] | None = None, run: RunConfig | None = None
-            ) -> tuple[Path, dict[str, Any] | None]:
+def predict_split(ckpt_path: str | Path, split_path: str | Path, out_dir: str | Path | None = None,
+                  overrides: dict[str, Any] | None = None, run: RunConfig | None = None
+                  ) -> tuple[Path, dict[str, Any] | None]:
     """Run the checkpoint on ``split_path`` (``overrides``: flat config fields; ``run``: device, workers, preload);
     returns (submission path, metrics or None when unlabelled)."""
     run = run or RunConfig()
-    ckpt = load_checkpoint(ckpt_path)
-    cfg: Config = from_dict(ckpt["config"], f"{ckpt_path} (config)")
-    cfg = apply_overrides(cfg, dict(overrides or {}))
-    device = select_device(run.device)
+    device = resolve_device(run.device)
+    model, cfg = load_model(ckpt_path, overrides, device)
     dataset = build_dataset(cfg, "eval", annotation_path=split_path, preload=run.preload)
-    model, _ = build_model(cfg)
-    model.load_state_dict(ckpt["model"])
-    model.to(device)
     loader = DataLoader(dataset, batch_size=cfg.train.eval_bsz, shuffle=False, collate_fn=collate,
                         num_workers=run.num_workers, pin_memory=device.type == "cuda")
-    rows, _ = evaluate(model, None, loader, device, cfg.post, cfg.data.clip_len, cfg.train.amp)
+    rows, _ = run_inference(model, None, loader, device, cfg.post, cfg.data.clip_len, cfg.train.amp)
 
     out_dir = Path(out_dir) if out_dir else Path(ckpt_path).parent
     stem = Path(split_path).name.removesuffix(".jsonl")
@@ -52,7 +41,7 @@ def predict(ckpt_path: str | Path, split_path: str | Path, out_dir: str | Path |
     atomic_write_jsonl(sub_path, rows)
     metrics = None
     if dataset.labelled:
-        metrics = evaluate_metrics(rows, dataset.records, dataset=cfg.data.dataset)
+        metrics = evaluate(rows, dataset.records, dataset=cfg.data.dataset)
         atomic_write_json(out_dir / f"{stem}_metrics.json", metrics)
     return sub_path, metrics
 

@@ -32,23 +32,16 @@ from trdetr_cap.config import (
     save_run_config,
 )
 from trdetr_cap.data import build_dataset, collate
+from trdetr_cap.device import resolve_device
 from trdetr_cap.engine.checkpoint import load_checkpoint, restore_rng_state, save_checkpoint, unwrap
 from trdetr_cap.engine.distributed import DistInfo, barrier, broadcast_flag, cleanup, init_distributed
 from trdetr_cap.engine.history import History
-from trdetr_cap.engine.loop import NonFiniteLossError, evaluate, train_one_epoch
+from trdetr_cap.engine.loop import NonFiniteLossError, run_inference, train_one_epoch
 from trdetr_cap.models import build_model, count_parameters
+from trdetr_cap.plots import plot_history
 from trdetr_cap.utils.io import atomic_write_json, atomic_write_jsonl
-from trdetr_cap.viz import plot_history
 
 LOGGER_NAME = "trdetr_cap.train"
-
-
-def select_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"--device {name}: CUDA is not available on this machine")
-    return torch.device(name)
 
 
 def set_seed(seed: int, deterministic: bool) -> None:
@@ -160,7 +153,7 @@ def train(cfg: Config, run: RunConfig, stop_after_epochs: int | None = None) -> 
     ``stop_after_epochs`` ends the session after that many epochs exactly as if the process were killed right after
     writing ``model_latest.ckpt`` (used to test ``--resume``).
     """
-    device = select_device(run.device)
+    device = resolve_device(run.device)
     info = init_distributed(device.type)
     if info.enabled and device.type == "cuda":
         device = torch.device("cuda", info.local_rank)
@@ -286,12 +279,12 @@ def _tensorboard(cfg: Config, run_dir: Path, start_epoch: int):
 def _evaluate_and_select(cfg, model, criterion, optimizer, lr_scheduler, val_loader, gt_rows, device, epoch,
                          state: RunState, run_dir: Path, logger: logging.Logger, writer, history: History) -> bool:
     """Evaluate on val, log, keep the best (preds, metrics, checkpoint); returns True when early stopping fires."""
-    from trdetr_cap.eval import evaluate as evaluate_metrics  # only runs that evaluate need the evaluator
+    from trdetr_cap.eval import evaluate  # only runs that evaluate need the evaluator
 
     tic = time.perf_counter()
-    rows, eval_losses = evaluate(unwrap(model), criterion, val_loader, device, cfg.post, cfg.data.clip_len,
+    rows, eval_losses = run_inference(unwrap(model), criterion, val_loader, device, cfg.post, cfg.data.clip_len,
                                  cfg.train.amp, progress=False)
-    metrics = evaluate_metrics(rows, gt_rows, dataset=cfg.data.dataset)
+    metrics = evaluate(rows, gt_rows, dataset=cfg.data.dataset)
     brief = metrics["brief"]
     score = float(brief[selection_key(cfg)])
     logger.info("eval epoch %d (%.1f s) | %s", epoch + 1, time.perf_counter() - tic, json.dumps(brief))
