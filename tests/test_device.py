@@ -48,4 +48,5 @@ def test_entry_points_fail_on_a_bad_device_in_one_line(argv, tmp_path):
     proc = subprocess.run([sys.executable, "-m", *argv, "--device", "gpu"], cwd=tmp_path, capture_output=True,
                           text=True)
     assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines() == ["error: unknown device 'gpu': use auto, cpu, cuda, cuda:N or mps"]
+    (line,) = proc.stderr.strip().splitlines()  # training's run options check the name first, with their own words
+    assert line.startswith("error: ") and "'gpu'" in line and "cuda:N" in line
