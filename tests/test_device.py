@@ -38,7 +38,7 @@ def test_a_cuda_index_past_the_devices_says_how_many_there_are():
 
 @pytest.mark.parametrize("argv", [
     ["trdetr_cap.train", "--train_path", "missing.jsonl"],
-    ["trdetr_cap.extract", "queries", "missing.jsonl", "--out_dir", "feats"],
+    ["trdetr_cap.extract", "queries", "missing.jsonl", "--out", "feats"],
 ])
 def test_entry_points_fail_on_a_bad_device_in_one_line(argv, tmp_path):
     """Training (before it reads any data: the missing file is not what it reports) and extraction (before it loads
