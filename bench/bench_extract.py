@@ -32,11 +32,11 @@ from bench_common import loadavg
 
 from trdetr_cap.config import Config
 from trdetr_cap.engine.checkpoint import save_checkpoint
-from trdetr_cap.inference import MomentRetriever
 from trdetr_cap.models import build_model
+from trdetr_cap.retriever import MomentRetriever
+from trdetr_cap.testing import save_tiny_clip
 from trdetr_cap.video.clip import ClipFeatureExtractor
 from trdetr_cap.video.decode import clip_frame_times, num_clips, probe_video, sample_frames
-from trdetr_cap.video.synthetic import save_tiny_clip
 
 
 def write_bench_video(path: Path, seconds: float, width: int, height: int) -> Path:

@@ -30,10 +30,10 @@ from torch.utils.data import DataLoader
 from trdetr_cap.config import load_config
 from trdetr_cap.data import build_dataset, collate, move_to_device
 from trdetr_cap.data.synthetic import SyntheticParams, generate, synthetic_overrides
-from trdetr_cap.device import select_device
-from trdetr_cap.engine.loop import evaluate, weighted_losses
+from trdetr_cap.device import resolve_device
+from trdetr_cap.engine.loop import run_inference, weighted_losses
 from trdetr_cap.engine.train import build_optimizer, infer_feature_dims
-from trdetr_cap.eval import evaluate as evaluate_metrics
+from trdetr_cap.eval import evaluate
 from trdetr_cap.models import build_model
 from trdetr_cap.models.layers import Dropout
 
@@ -117,9 +117,9 @@ def bench_eval(model, criterion, dataset, cfg, device, with_losses: bool) -> tup
     """Queries/s of a full validation pass (+ metrics); returns (queries/s, brief metrics)."""
     loader = DataLoader(dataset, batch_size=cfg.train.eval_bsz, shuffle=False, collate_fn=collate)
     tic = time.perf_counter()
-    rows, _ = evaluate(model, criterion if with_losses else None, loader, device, cfg.post, cfg.data.clip_len,
+    rows, _ = run_inference(model, criterion if with_losses else None, loader, device, cfg.post, cfg.data.clip_len,
                        cfg.train.amp, progress=False)
-    metrics = evaluate_metrics(rows, dataset.records, dataset=cfg.data.dataset)
+    metrics = evaluate(rows, dataset.records, dataset=cfg.data.dataset)
     return len(rows) / (time.perf_counter() - tic), metrics["brief"]
 
 
@@ -141,7 +141,7 @@ def main() -> None:
     params = SyntheticParams(n_train=n_train, n_val=args.eval_queries, min_clips=75, max_clips=75)
     root = generate(args.data, params)
     cfg = load_config(ROOT / "configs" / "qvhighlights.yaml", {**synthetic_overrides(root), "cap_feat_path": ""})
-    device = select_device(args.device)
+    device = resolve_device(args.device)
     torch.manual_seed(0)
     train_set, val_set = build_dataset(cfg, "train"), build_dataset(cfg, "val")
     infer_feature_dims(cfg, train_set)

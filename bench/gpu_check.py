@@ -38,7 +38,7 @@ from torch.utils.data import DataLoader
 from trdetr_cap.config import load_config
 from trdetr_cap.data import build_dataset, collate, move_to_device
 from trdetr_cap.data.synthetic import SyntheticParams, generate, synthetic_overrides
-from trdetr_cap.engine.loop import autocast_context, evaluate, train_one_epoch, weighted_losses
+from trdetr_cap.engine.loop import autocast_context, run_inference, train_one_epoch, weighted_losses
 from trdetr_cap.engine.train import build_optimizer, infer_feature_dims
 from trdetr_cap.models import build_model
 
@@ -143,7 +143,7 @@ def ddp_step(backend: str, model, criterion, batch, device: torch.device, ref) -
 
 def captioner(kind: str, device: torch.device, work: Path) -> str:
     from trdetr_cap.captions.backends import TransformersBackend
-    from trdetr_cap.captions.synthetic import save_tiny_internvl, save_tiny_llava
+    from trdetr_cap.testing import save_tiny_internvl, save_tiny_llava
 
     save = save_tiny_internvl if kind == "internvl" else save_tiny_llava
     model_dir = save(work / f"tiny_{kind}")
@@ -163,7 +163,7 @@ def vllm_captioner(work: Path) -> str:
     except ImportError:
         raise Skip("vllm is not installed (pip install vllm)") from None
     from trdetr_cap.captions.backends import VLLMBackend
-    from trdetr_cap.captions.synthetic import save_tiny_llava
+    from trdetr_cap.testing import save_tiny_llava
 
     backend = VLLMBackend(str(save_tiny_llava(work / "tiny_llava_vllm")), max_new_tokens=4, frames_per_window=1)
     captions = backend.caption([[np.full((64, 96, 3), 128, np.uint8)]], "Describe the clip.")
@@ -203,7 +203,7 @@ def throughput(device: torch.device, data_root: Path, n_train: int, n_val: int, 
         parts.append(f"{label} {sps:.1f} samples/s = {epoch_s[amp]:.1f} s per {QVH_TRAIN_QUERIES}-query epoch")
     val_loader = DataLoader(val_set, batch_size=cfg.train.eval_bsz, collate_fn=collate)
     tic = time.perf_counter()
-    evaluate(model.eval(), criterion, val_loader, device, cfg.post, cfg.data.clip_len, False, progress=False)
+    run_inference(model.eval(), criterion, val_loader, device, cfg.post, cfg.data.clip_len, False, progress=False)
     val_s = (time.perf_counter() - tic) * QVH_VAL_QUERIES / len(val_set)
     evals = cfg.train.n_epoch // cfg.train.eval_epoch_interval
     parts.append(f"val pass {val_s:.1f} s per {QVH_VAL_QUERIES} queries")

@@ -21,7 +21,7 @@ def shared_data_dir() -> Path | None:
 @pytest.fixture(scope="session")
 def tiny_clip_dir(tmp_path_factory) -> Path:
     """A tiny randomly initialised CLIP (model, tokenizer, image processor) saved once per session."""
-    from trdetr_cap.video.synthetic import save_tiny_clip
+    from trdetr_cap.testing import save_tiny_clip
 
     return save_tiny_clip(tmp_path_factory.mktemp("tiny_clip"))
 

@@ -23,7 +23,7 @@ from trdetr_cap.data.synthetic import SyntheticParams, generate, synthetic_overr
 from trdetr_cap.engine.checkpoint import save_checkpoint
 from trdetr_cap.engine.train import infer_feature_dims
 from trdetr_cap.models import build_model
-from trdetr_cap.video.synthetic import save_tiny_clip, write_test_video
+from trdetr_cap.testing import save_tiny_clip, write_test_video
 
 pytestmark = pytest.mark.slow
 

@@ -12,13 +12,12 @@ import numpy as np
 import pytest
 import torch
 
-from trdetr_cap.captions.synthetic import save_tiny_internvl
 from trdetr_cap.commands.extract import main as extract_main
 from trdetr_cap.commands.infer import main as inference_main
 from trdetr_cap.config import Config
 from trdetr_cap.engine.checkpoint import save_checkpoint
-from trdetr_cap.inference import MomentRetriever, sliding_windows
-from trdetr_cap.video.synthetic import save_tiny_clip, write_test_video
+from trdetr_cap.retriever import MomentRetriever, sliding_windows
+from trdetr_cap.testing import save_tiny_clip, save_tiny_internvl, write_test_video
 
 QUERY = "a person walks in"
 
@@ -144,6 +143,38 @@ def test_caption_checkpoint_with_and_without_a_captioner(assets, features, tmp_p
     assert np.isfinite(masked["saliency"]).all() and np.isfinite(masked["moments"]).all()
 
 
+def test_model_inputs_equal_the_training_inputs_number_for_number(assets, features, tmp_path):
+    """One video through both paths: extract + caption + embed files -> MomentDataset -> collate, and
+    MomentRetriever on the raw video. The preprocessing is shared, so every model input is identical."""
+    from trdetr_cap.captions.embed import embed_captions
+    from trdetr_cap.captions.generate import generate_captions
+    from trdetr_cap.data import build_dataset, collate
+
+    feat_root, annotation = features
+    ckpt = tmp_path / "caps.ckpt"
+    cfg = make_checkpoint(ckpt, feat_root, max_v_l=75, captions=True)
+    retriever = MomentRetriever.from_checkpoint(ckpt, clip_model=str(assets["clip"]),
+                                                caption_model=str(assets["internvl"]),
+                                                caption_encoder=str(assets["clip"]), device="cpu")
+    windows, served = retriever.model_inputs(QUERY, assets["video"])
+
+    c = cfg.captioner
+    captions, failures = generate_captions([assets["video"]], retriever.caption_backend, tmp_path / "caps.jsonl",
+                                           c.cap_prompt, c.cap_window, c.cap_stride, c.cap_frames, log=lambda _: None)
+    assert not failures
+    cfg.data.cap_feat_path = str(tmp_path / "caps.h5")
+    embed_captions(captions, cfg.data.cap_feat_path, str(assets["clip"]), dtype="float32")
+    trained = collate([build_dataset(cfg, "val", annotation_path=annotation)[0]])
+
+    assert windows == [(0, 4)]
+    assert set(served["inputs"]) == set(trained["inputs"]) == {"src_txt", "src_txt_mask", "src_vid", "src_vid_mask",
+                                                                "src_cap", "src_cap_mask"}
+    for name, tensor in trained["inputs"].items():
+        assert torch.equal(served["inputs"][name], tensor), name
+    assert served["inputs"]["src_vid"].shape == (1, 4, 512 + 2)  # CLIP + TEF
+    assert served["meta"][0]["feat_len"] == trained["meta"][0]["feat_len"] == 4
+
+
 def test_cli_writes_json_and_plot(assets, features, tmp_path, capsys):
     feat_root, _ = features
     ckpt = tmp_path / "m.ckpt"
@@ -165,7 +196,7 @@ def test_cli_writes_json_and_plot(assets, features, tmp_path, capsys):
 def test_plot_draws_saliency_moments_and_ground_truth(tmp_path):
     from PIL import Image
 
-    from trdetr_cap.viz import plot_result
+    from trdetr_cap.plots import plot_result
 
     result = {"query": "q", "duration": 9.0, "clip_len": 2.0, "saliency": [0.1, 0.9, 0.4, 0.2, 0.0],
               "moments": [[2.0, 6.0, 0.8], [0.0, 2.0, 0.3]]}

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from trdetr_cap.commands.viz import main
-from trdetr_cap.viz import top1_iou
+from trdetr_cap.plots import top1_iou
 
 
 def _write(path, rows):

@@ -11,7 +11,7 @@ __all__ = ["MomentRetriever", "__version__"]
 
 def __getattr__(name: str):
     if name == "MomentRetriever":
-        from trdetr_cap.inference import MomentRetriever
+        from trdetr_cap.retriever import MomentRetriever
 
         return MomentRetriever
     raise AttributeError(f"module 'trdetr_cap' has no attribute {name!r}")

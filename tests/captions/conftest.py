@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from trdetr_cap.captions.synthetic import save_tiny_internvl, save_tiny_llava
-from trdetr_cap.video.synthetic import write_test_video
+from trdetr_cap.testing import save_tiny_internvl, save_tiny_llava, write_test_video
 
 
 @pytest.fixture(scope="session")

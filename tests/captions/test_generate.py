@@ -196,7 +196,7 @@ def test_resume_cuts_a_torn_last_line_before_appending(internvl_dir, caption_vid
 
 
 def test_generate_lists_a_truncated_video_as_failed(internvl_dir, caption_videos, tmp_path, capsys):
-    from trdetr_cap.video.synthetic import write_test_video
+    from trdetr_cap.testing import write_test_video
 
     whole = write_test_video(tmp_path / "whole.mp4", 8.0, faststart=True)
     cut = tmp_path / "vids" / "cut.mp4"

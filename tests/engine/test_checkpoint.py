@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from trdetr_cap.config import Config
-from trdetr_cap.engine.checkpoint import load_checkpoint, restore_rng_state, save_checkpoint
+from trdetr_cap.engine.checkpoint import load_checkpoint, load_model, restore_rng_state, save_checkpoint
+from trdetr_cap.models import build_model
 
 
 def _tiny_training_state():
@@ -77,3 +78,35 @@ def test_bad_checkpoint_files_name_the_path(tmp_path):
     torch.save({"state_dict": {}}, other)
     with pytest.raises(ValueError, match="missing keys: model, config, epoch"):
         load_checkpoint(other)
+
+
+def _saved_model(path, **model_fields):
+    cfg = Config()
+    cfg.model.v_feat_dim, cfg.model.t_feat_dim = 514, 512
+    for name, value in model_fields.items():
+        setattr(cfg.model, name, value)
+    torch.manual_seed(0)
+    model, _ = build_model(cfg)
+    save_checkpoint(path, model=model, optimizer=None, lr_scheduler=None, epoch=0, config=cfg.to_dict())
+    return model, cfg
+
+
+def test_load_model_gives_the_saved_model_in_eval_mode_with_overrides(tmp_path):
+    model, cfg = _saved_model(tmp_path / "m.ckpt")
+    loaded, loaded_cfg = load_model(tmp_path / "m.ckpt", {"nms_thd": 0.7}, device="cpu")
+    assert not loaded.training
+    assert loaded_cfg.post.nms_thd == 0.7 and loaded_cfg.model == cfg.model
+    saved = model.state_dict()
+    assert all(torch.equal(v, saved[k]) for k, v in loaded.state_dict().items()) and saved.keys() == \
+        loaded.state_dict().keys()
+
+
+def test_load_model_names_the_checkpoint_when_weights_do_not_fit(tmp_path):
+    _saved_model(tmp_path / "m.ckpt", hidden_dim=64)
+    ckpt = torch.load(tmp_path / "m.ckpt", weights_only=True)
+    ckpt["config"]["model"]["hidden_dim"] = 256  # the config no longer matches the weights
+    torch.save(ckpt, tmp_path / "bad.ckpt")
+    with pytest.raises(ValueError, match=r"bad\.ckpt: weights do not fit the model of this config \(shape: "):
+        load_model(tmp_path / "bad.ckpt")
+    with pytest.raises(ValueError, match="unknown device 'gpu'"):
+        load_model(tmp_path / "m.ckpt", device="gpu")

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from trdetr_cap.engine.history import History
+from trdetr_cap.plots import plot_history
 from trdetr_cap.utils.io import read_jsonl
-from trdetr_cap.viz import plot_history
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

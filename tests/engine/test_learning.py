@@ -8,9 +8,9 @@ from tiny_runs import tiny_config, tiny_run
 from torch.utils.data import DataLoader
 
 from trdetr_cap.data import build_dataset, collate
-from trdetr_cap.engine.loop import evaluate
+from trdetr_cap.engine.loop import run_inference
 from trdetr_cap.engine.train import infer_feature_dims, set_seed, train
-from trdetr_cap.eval import evaluate as evaluate_metrics
+from trdetr_cap.eval import evaluate
 from trdetr_cap.models import build_model
 
 
@@ -21,8 +21,8 @@ def untrained_metrics(cfg) -> dict:
     infer_feature_dims(cfg, train_set)
     model, _ = build_model(cfg)
     loader = DataLoader(val_set, batch_size=cfg.train.eval_bsz, collate_fn=collate)
-    rows, _ = evaluate(model, None, loader, torch.device("cpu"), cfg.post, cfg.data.clip_len, progress=False)
-    return evaluate_metrics(rows, val_set.records, dataset=cfg.data.dataset)["brief"]
+    rows, _ = run_inference(model, None, loader, torch.device("cpu"), cfg.post, cfg.data.clip_len, progress=False)
+    return evaluate(rows, val_set.records, dataset=cfg.data.dataset)["brief"]
 
 
 LEARN_FLAGS = {"bsz": 8, "lr": 1e-3, "n_epoch": 12, "eval_epoch_interval": 3}

@@ -12,7 +12,7 @@ from tiny_runs import REPO_ROOT, tiny_config, tiny_run
 from trdetr_cap.commands.train import add_arguments, main, resolve_config
 from trdetr_cap.config import from_dict, is_legacy, load_config, save_config
 from trdetr_cap.engine.checkpoint import load_checkpoint
-from trdetr_cap.engine.predict import predict
+from trdetr_cap.engine.predict import predict_split
 from trdetr_cap.engine.train import train
 from trdetr_cap.utils.io import read_jsonl
 
@@ -73,7 +73,7 @@ def test_old_checkpoints_evaluate_and_resume(video_data, tmp_path):
         ckpt = torch.load(run_dir / name, weights_only=True)
         torch.save({**ckpt, "config": old}, run_dir / name)
 
-    sub_path, again = predict(run_dir / "model_best.ckpt", video_data / "val.jsonl", tmp_path / "eval")
+    sub_path, again = predict_split(run_dir / "model_best.ckpt", video_data / "val.jsonl", tmp_path / "eval")
     assert again == metrics and read_jsonl(sub_path) == read_jsonl(run_dir / "best_val_preds.jsonl")
 
     assert main(["--resume", str(run_dir), "--n_epoch", "2"]) == 0

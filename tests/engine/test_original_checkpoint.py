@@ -19,7 +19,7 @@ from trdetr_cap.commands.import_checkpoint import main
 from trdetr_cap.config import from_dict
 from trdetr_cap.engine.checkpoint import load_checkpoint
 from trdetr_cap.engine.original_checkpoint import convert_state_dict, rename_original_key
-from trdetr_cap.engine.predict import predict
+from trdetr_cap.engine.predict import predict_split
 from trdetr_cap.models import build_model, count_parameters
 from trdetr_cap.utils.io import read_jsonl
 
@@ -82,7 +82,7 @@ def test_imported_checkpoint_runs_through_predict(video_data, tmp_path):
     feats = [str(video_data / "slowfast_features"), str(video_data / "clip_features")]
     flags = ["--v_feat_dirs", *feats, "--t_feat_dir", str(video_data / "clip_text_features")]
     assert main([str(tmp_path / "orig.ckpt"), "--out", str(tmp_path / "imported"), *flags]) == 0
-    sub_path, metrics = predict(tmp_path / "imported" / "model_best.ckpt", video_data / "val.jsonl")
+    sub_path, metrics = predict_split(tmp_path / "imported" / "model_best.ckpt", video_data / "val.jsonl")
     rows = read_jsonl(sub_path)
     assert len(rows) == len(read_jsonl(video_data / "val.jsonl"))
     assert all(len(r["pred_relevant_windows"]) == 10 for r in rows)

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from trdetr_cap.config import PostprocessConfig
-from trdetr_cap.engine.postprocess import outputs_to_submission, temporal_nms
+from trdetr_cap.engine.postprocess import outputs_to_submission
+from trdetr_cap.spans import temporal_nms
 
 
 def _outputs(fg_logits, spans, saliency, valid_lens):

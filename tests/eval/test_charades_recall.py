@@ -10,7 +10,7 @@ import pytest
 
 from trdetr_cap.eval import EvalInputError, evaluate
 from trdetr_cap.eval.__main__ import main
-from trdetr_cap.eval.qvhighlights import cross_iou, paired_hull_iou
+from trdetr_cap.spans import cross_iou, paired_hull_iou
 
 # prediction, GT window: IoU exactly t in decimals; over len1 + len2 - inter the division rounds just below t
 ON_THRESHOLD = {0.3: ([0.0, 2.88], [0.0, 9.6]), 0.5: ([0.0, 4.95], [0.0, 9.9]), 0.7: ([0.0, 6.72], [0.0, 9.6])}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from trdetr_cap.video.synthetic import write_test_video
+from trdetr_cap.testing import write_test_video
 
 
 @pytest.fixture(scope="session")

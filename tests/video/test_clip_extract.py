@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from trdetr_cap.commands.extract import main as extract_main
+from trdetr_cap.testing import frame_level
 from trdetr_cap.video.clip import ClipFeatureExtractor, resize_center_crop
 from trdetr_cap.video.decode import sample_frames
-from trdetr_cap.video.synthetic import frame_level
 
 
 @pytest.fixture(scope="module")

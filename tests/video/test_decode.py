@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from trdetr_cap.testing import frame_level, write_test_video
 from trdetr_cap.video.decode import (
     TruncatedVideoError,
     VideoDecodeError,
@@ -16,7 +17,6 @@ from trdetr_cap.video.decode import (
     slowfast_frame_times,
     truncated_videos,
 )
-from trdetr_cap.video.synthetic import frame_level, write_test_video
 
 
 @pytest.mark.parametrize(

@@ -108,7 +108,8 @@ class InternVLImagePrompter:
 class TransformersBackend:
     """A transformers image-text-to-text model with a chat template (greedy decoding)."""
 
-    def __init__(self, model: str, device: str = "cpu", dtype: str = "auto", max_new_tokens: int = 48):
+    def __init__(self, model: str, device: str | torch.device = "cpu", dtype: str = "auto",
+                 max_new_tokens: int = 48):
         from transformers import AutoModelForImageTextToText
 
         self.device = torch.device(device)
@@ -187,7 +188,8 @@ def check_internvl2_transformers(version: str) -> None:
 class InternVL2RemoteBackend:
     """OpenGVLab InternVL2 (remote code, ``model.chat``); needs transformers 4.37.2-4.49, see the module docstring."""
 
-    def __init__(self, model: str, device: str = "cuda", dtype: str = "auto", max_new_tokens: int = 48):
+    def __init__(self, model: str, device: str | torch.device = "cuda", dtype: str = "auto",
+                 max_new_tokens: int = 48):
         import transformers
         from transformers import AutoModel, AutoTokenizer
 
@@ -241,7 +243,7 @@ class VLLMBackend:
         return [o.outputs[0].text.strip() for o in outputs]
 
 
-def build_backend(name: str, model: str, device: str, dtype: str, max_new_tokens: int,
+def build_backend(name: str, model: str, device: str | torch.device, dtype: str, max_new_tokens: int,
                   frames_per_window: int) -> CaptionBackend:
     """``name`` in :data:`BACKENDS` -> a loaded backend."""
     from huggingface_hub.utils import HFValidationError

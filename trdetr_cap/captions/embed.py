@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from trdetr_cap.data.captions import read_captions_jsonl, write_caption_features
 from trdetr_cap.utils.progress import progress
+
+if TYPE_CHECKING:
+    import torch
 
 
 def align_to_clips(features: np.ndarray, caption_len: float, clip_len: float = 2.0) -> np.ndarray:
@@ -29,8 +33,9 @@ def align_to_clips(features: np.ndarray, caption_len: float, clip_len: float = 2
     return features[index]
 
 
-def embed_captions(captions_path: str | Path, out_path: str | Path, encoder_name: str, device: str = "cpu",
-                   batch_size: int = 256, clip_len: float = 2.0, dtype: str = "float16") -> int:
+def embed_captions(captions_path: str | Path, out_path: str | Path, encoder_name: str,
+                   device: str | torch.device = "cpu", batch_size: int = 256, clip_len: float = 2.0,
+                   dtype: str = "float16") -> int:
     """Embed every caption with the CLIP text encoder and write the HDF5; returns the number of videos."""
     from trdetr_cap.video.clip import ClipFeatureExtractor
 

@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         print("error: give the checkpoint and the video (trdetr-cap infer CHECKPOINT VIDEO --query ...)",
               file=sys.stderr)
         return 2
-    from trdetr_cap.inference import MomentRetriever
+    from trdetr_cap.retriever import MomentRetriever
     from trdetr_cap.video.decode import truncated_videos
 
     gt = parse_windows(args.gt) if args.gt else None
@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
 
         atomic_write_json(args.out, results if len(results) > 1 else results[0])
     if args.plot:
-        from trdetr_cap.viz import plot_result
+        from trdetr_cap.plots import plot_result
 
         plot_result(results[0], args.plot, gt_windows=gt)
     return 0

@@ -23,9 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from trdetr_cap.engine.predict import predict
+    from trdetr_cap.engine.predict import predict_split
 
-    sub_path, metrics = predict(args.checkpoint, args.split, args.out, cli_overrides(args), run_from_args(args))
+    sub_path, metrics = predict_split(args.checkpoint, args.split, args.out, cli_overrides(args), run_from_args(args))
     print(f"wrote {sub_path}")
     if metrics is not None:
         print(json.dumps(metrics["brief"], indent=2))

@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from trdetr_cap.viz import GT_FIELDS, PRED_FIELDS, plot_result, read_rows, submission_result, top1_iou
+    from trdetr_cap.plots import GT_FIELDS, PRED_FIELDS, plot_result, read_rows, submission_result, top1_iou
 
     rows = read_rows(args.predictions, PRED_FIELDS)
     gt = {str(g["qid"]): g for g in read_rows(args.gt, GT_FIELDS)} if args.gt else {}

@@ -1,11 +1,8 @@
 """Moment-retrieval dataset and its collate function: files on disk -> padded batch (docs/contracts.md, "Batch").
 
-Per sample (as the original's tr_detr/start_end_dataset.py:317-380): each video feature set is truncated to ``max_v_l``
-rows, L2-normalised per row separately, cut to the sets' common length and concatenated; with audio, video and audio are
-cut to a shared length L. Text keeps ``max_q_l`` tokens, L2-normalised (TVSum text: neither). Caption rows (one per
-clip) are L2-normalised like text and aligned with the video rows (cut to L; a shorter caption sequence leaves masked
-zero rows). The processed arrays are computed once and cached when ``preload`` (a run option) allows, else read on every
-access as the original.
+Per sample (as the original's tr_detr/start_end_dataset.py:317-380) the features are preprocessed by
+``trdetr_cap.data.inputs``, the functions that ``MomentRetriever`` uses on a raw video too. The processed arrays are
+computed once and cached when ``preload`` (a run option) allows, else read on every access as the original.
 
 ``collate`` assembles ``src_vid`` = [video, TEF, audio, TEF] along channels (TEF of clip i of L = [i/L, (i+1)/L]),
 zero-pads to the batch maxima and builds float masks (1 = valid).
@@ -24,15 +21,8 @@ from torch.utils.data import Dataset
 from trdetr_cap.config import Config, Preload
 from trdetr_cap.data.annotations import filter_tvsum_domain, load_annotations
 from trdetr_cap.data.captions import CaptionFeatureStore
-from trdetr_cap.data.features import (
-    FeatureError,
-    FeatureStore,
-    Hdf5Store,
-    ProcessedFeatures,
-    l2_normalize,
-    open_store,
-    should_preload,
-)
+from trdetr_cap.data.features import FeatureError, FeatureStore, Hdf5Store, ProcessedFeatures, open_store, should_preload
+from trdetr_cap.data.inputs import audio_features, caption_features, make_sample, query_features, video_features
 from trdetr_cap.data.labels import LabelMaker
 
 
@@ -91,29 +81,19 @@ class MomentDataset(Dataset):
         if should_preload(preload, self._estimate_bytes(len(vids), len(qids))):
             self.preload(vids, qids)
 
-    # ---- processing of one key (truncate, normalise, cut, concatenate) ------------------------------------------
+    # ---- processing of one key (truncate, normalise, cut, concatenate); reads stop at the max_v_l rows kept ------
     def _compute_video(self, vid: str) -> np.ndarray:
         d = self.cfg.data
-        parts = [store.read(vid, d.max_v_l) for store in self.video_stores]
-        if d.normalize_v:
-            parts = [l2_normalize(p) for p in parts]
-        length = min(len(p) for p in parts)  # some feature sets are a row longer than others
-        return np.concatenate([p[:length] for p in parts], axis=1)
+        return video_features([store.read(vid, d.max_v_l) for store in self.video_stores], d)
 
     def _compute_audio(self, vid: str) -> np.ndarray:
-        feat = self.audio_store.read(vid, self.cfg.data.max_v_l)
-        return l2_normalize(feat) if self.cfg.data.normalize_v else feat
+        return audio_features(self.audio_store.read(vid, self.cfg.data.max_v_l), self.cfg.data)
 
     def _compute_text(self, qid: str) -> np.ndarray:
-        d = self.cfg.data
-        if self.dataset == "tvsum":  # the original neither truncates nor normalises TVSum queries
-            return self.text_store.read(qid)
-        feat = self.text_store.read(qid, d.max_q_l)
-        return l2_normalize(feat) if d.normalize_t else feat
+        return query_features(self.text_store.read(qid), self.cfg.data)
 
     def _compute_caption(self, vid: str) -> np.ndarray:
-        feat = self.caption_store.read(vid, self.cfg.data.max_v_l)
-        return l2_normalize(feat) if self.cfg.data.normalize_t else feat
+        return caption_features(self.caption_store.read(vid, self.cfg.data.max_v_l), self.cfg.data)
 
     def _probe_dims(self, vid: str, qid: str) -> dict[str, int]:
         tef = 2 if self.cfg.data.use_tef else 0
@@ -151,20 +131,12 @@ class MomentDataset(Dataset):
         text = self.text[str(record["qid"])]
         if self.split == "train" and d.txt_drop_ratio > 0:
             text = _drop_rows(text, d.txt_drop_ratio)
-        video = self.video[record["vid"]]
-        length = len(video)
-        audio = None
-        if self.audio is not None:
-            audio = self.audio[record["vid"]]
-            length = min(length, len(audio))
-            video, audio = video[:length], audio[:length]
-        caption = self.caption[record["vid"]][:length] if self.caption is not None else None
-        sample = {
-            "meta": {**record, "feat_len": length},
-            "video": video, "audio": audio, "text": text, "caption": caption, "use_tef": d.use_tef,
-        }
+        vid = record["vid"]
+        sample = make_sample(record, self.video[vid], text, d.use_tef,
+                             audio=self.audio[vid] if self.audio is not None else None,
+                             caption=self.caption[vid] if self.caption is not None else None)
         if self.labelled:
-            sample["labels"] = self.make_labels(index, record, length)
+            sample["labels"] = self.make_labels(index, record, sample["meta"]["feat_len"])
         return sample
 
 

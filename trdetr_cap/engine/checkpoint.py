@@ -1,5 +1,8 @@
 """Plain-dict checkpoints (state dicts, resolved config, RNG states), loadable with ``torch.load(weights_only=True)``.
 
+:func:`load_model` is the one way to get a model out of a checkpoint (prediction, ``MomentRetriever``); the weights
+of any other source (an original TR-DETR checkpoint, an exported folder) go through :func:`model_from_state_dict`.
+
 A checkpoint holds everything ``--resume`` needs to continue a run bit-for-bit on the same hardware: model, optimizer
 and scheduler states, the 0-based epoch just finished, the model-selection state (best score, early-stopping count)
 and the python / numpy / torch / CUDA RNG states at the moment it was written. Nothing is pickled beyond plain
@@ -16,7 +19,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from trdetr_cap.config import Config, apply_overrides, from_dict
+from trdetr_cap.device import resolve_device
 from trdetr_cap.errors import UserError
+from trdetr_cap.models import build_model
 from trdetr_cap.utils.io import atomic_write_bytes
 
 CHECKPOINT_FORMAT = 1
@@ -129,3 +135,23 @@ def load_model_state(model: torch.nn.Module, state: dict[str, torch.Tensor], sou
         raise UserError(f"{source}: the checkpoint does not fit the model its config builds ({'; '.join(problems)}); "
                         "do not override architecture fields (hidden_dim, layers, feature widths, ...) of a checkpoint")
     model.load_state_dict(state)
+
+
+def model_from_state_dict(cfg: Config, state_dict: dict[str, torch.Tensor], source: str | Path) -> torch.nn.Module:
+    """The model of ``cfg`` filled with ``state_dict`` (every weight must fill exactly one parameter of the same shape:
+    :func:`load_model_state`). Returned in train mode on the CPU."""
+    model, _ = build_model(cfg)
+    load_model_state(model, state_dict, source)
+    return model
+
+
+def load_model(path: str | Path, overrides: dict[str, Any] | None = None,
+               device: str | torch.device = "cpu") -> tuple[torch.nn.Module, Config]:
+    """A checkpoint's model in eval mode on ``device`` and its config (with flat ``{field: value}`` ``overrides``
+    applied first, e.g. feature paths on another machine or post-processing settings)."""
+    ckpt = load_checkpoint(path)
+    cfg = from_dict(ckpt["config"], f"{path} (config)")
+    if overrides:
+        cfg = apply_overrides(cfg, overrides)
+    model = model_from_state_dict(cfg, ckpt["model"], path)
+    return model.to(resolve_device(device)).eval(), cfg

@@ -1,5 +1,5 @@
 """The per-epoch record of a training run: ``run_dir/history.jsonl``, one row per epoch (drawn by
-``trdetr_cap.viz.plot_history`` into ``curves.png``).
+``trdetr_cap.plots.plot_history`` into ``curves.png``).
 
 A row is ``{"epoch": e, "lr": x, "train": {loss: value}, "val": {brief metric: value}, "val_loss": {...}}`` (the
 two ``val`` parts only on evaluated epochs). The file is rewritten atomically after every epoch, so it always matches

@@ -1,4 +1,5 @@
-"""One training epoch and one evaluation pass (the DETR ``engine.py`` split).
+"""One training epoch and one inference pass over a loader (the DETR ``engine.py`` split; metrics are
+``trdetr_cap.eval.evaluate``'s job).
 
 Losses are accumulated on the device and read back once per epoch, so the loop adds no host syncs of its own beyond
 the per-step finiteness check (the Hungarian matcher already syncs every step).
@@ -125,7 +126,7 @@ def train_one_epoch(
 
 
 @torch.no_grad()
-def evaluate(
+def run_inference(
     model: torch.nn.Module,
     criterion: torch.nn.Module | None,
     loader: Iterable[dict[str, Any]],
@@ -145,7 +146,7 @@ def evaluate(
         criterion.eval()
     rows: list[dict[str, Any]] = []
     meter = LossMeter()
-    for batch in progress_bar(loader, "evaluate", unit="batch", disable=not progress):
+    for batch in progress_bar(loader, "inference", unit="batch", disable=not progress):
         batch = move_to_device(batch, device)
         with autocast_context(device, amp):
             outputs = model(**batch["inputs"])

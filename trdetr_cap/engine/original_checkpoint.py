@@ -23,8 +23,7 @@ from typing import Any
 import torch
 
 from trdetr_cap.config import Config, load_config, save_config
-from trdetr_cap.engine.checkpoint import save_checkpoint
-from trdetr_cap.models import build_model
+from trdetr_cap.engine.checkpoint import model_from_state_dict, save_checkpoint
 
 # (pattern, replacement) applied in order to every original key
 KEY_RULES: list[tuple[str, str]] = [
@@ -134,17 +133,7 @@ def import_checkpoint(src: str | Path, out_dir: str | Path, config: str | Path |
     out_dir = Path(out_dir)
     fields = {**config_overrides_from_opt(original["opt"], state_dict), **(overrides or {})}
     cfg = load_config(config or default_config_for(original["opt"]), fields)
-    model, _ = build_model(cfg)
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state_dict))
-    unexpected = sorted(set(state_dict) - set(expected))
-    wrong = [f"{k} {tuple(v.shape)} vs {tuple(expected[k].shape)}" for k, v in state_dict.items()
-             if k in expected and v.shape != expected[k].shape]
-    if missing or unexpected or wrong:
-        problems = [f"{name}: {', '.join(keys[:5])}{' ...' if len(keys) > 5 else ''}"
-                    for name, keys in (("missing", missing), ("unexpected", unexpected), ("shape", wrong)) if keys]
-        raise ValueError(f"{src}: weights do not fit the model of this config ({'; '.join(problems)})")
-    model.load_state_dict(state_dict)
+    model = model_from_state_dict(cfg, state_dict, src)
     save_checkpoint(out_dir / "model_best.ckpt", model=model, optimizer=None, lr_scheduler=None,
                     epoch=original["epoch"], config=cfg.to_dict())
     save_config(cfg, out_dir / "config.yaml")

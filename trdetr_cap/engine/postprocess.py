@@ -16,25 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from trdetr_cap.config import PostprocessConfig
-from trdetr_cap.spans import span_cxw_to_xx
-
-
-def hull_iou(a: list[float], b: list[float]) -> float:
-    """Overlap of two [st, ed] windows over their hull (the original NMS "IoU"; equals IoU when they overlap)."""
-    inter = max(0.0, min(a[1], b[1]) - max(a[0], b[0]))
-    hull = max(a[1], b[1]) - min(a[0], b[0])
-    return inter / hull if hull > 0 else 0.0
-
-
-def temporal_nms(windows: list[list[float]], nms_thd: float, max_after_nms: int) -> list[list[float]]:
-    """Greedy NMS over [st, ed, score] rows: keep the best, drop rows whose hull-IoU with it exceeds ``nms_thd``."""
-    remaining = sorted(windows, key=lambda w: w[2], reverse=True)
-    kept: list[list[float]] = []
-    while remaining and len(kept) < max_after_nms:
-        best = remaining.pop(0)
-        kept.append(best)
-        remaining = [w for w in remaining if hull_iou(best, w) <= nms_thd]
-    return kept
+from trdetr_cap.spans import span_cxw_to_xx, temporal_nms
 
 
 def span_scales(meta: list[dict[str, Any]], span_scale: str, clip_len: float) -> torch.Tensor:

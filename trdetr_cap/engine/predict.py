@@ -13,19 +13,13 @@ from typing import Any
 
 from torch.utils.data import DataLoader
 
-from trdetr_cap.config import (
-    Config,
-    RunConfig,
-    apply_overrides,
-    from_dict,
-)
+from trdetr_cap.config import Config, RunConfig
 from trdetr_cap.data import build_dataset, collate
-from trdetr_cap.device import select_device
-from trdetr_cap.engine.checkpoint import load_checkpoint, load_model_state
-from trdetr_cap.engine.loop import evaluate
+from trdetr_cap.device import resolve_device
+from trdetr_cap.engine.checkpoint import load_model
+from trdetr_cap.engine.loop import run_inference
 from trdetr_cap.errors import UserError
-from trdetr_cap.eval import evaluate as evaluate_metrics
-from trdetr_cap.models import build_model
+from trdetr_cap.eval import evaluate
 from trdetr_cap.utils.io import atomic_write_json, atomic_write_jsonl
 
 
@@ -41,30 +35,25 @@ def check_feature_widths(cfg: Config, dims: dict[str, int], ckpt_path: str | Pat
                             f"({section}.{name}); point the feature paths at the features it was trained on")
 
 
-def predict(ckpt_path: str | Path, split_path: str | Path, out_dir: str | Path | None = None,
-            overrides: dict[str, Any] | None = None, run: RunConfig | None = None
-            ) -> tuple[Path, dict[str, Any] | None]:
+def predict_split(ckpt_path: str | Path, split_path: str | Path, out_dir: str | Path | None = None,
+                  overrides: dict[str, Any] | None = None, run: RunConfig | None = None
+                  ) -> tuple[Path, dict[str, Any] | None]:
     """Run the checkpoint on ``split_path`` (``overrides``: flat config fields; ``run``: device, workers, preload);
     returns (submission path, metrics or None when unlabelled)."""
     run = run or RunConfig()
-    ckpt = load_checkpoint(ckpt_path)
-    cfg: Config = from_dict(ckpt["config"], f"{ckpt_path} (config)")
-    cfg = apply_overrides(cfg, dict(overrides or {}))
-    device = select_device(run.device)
+    device = resolve_device(run.device)
+    model, cfg = load_model(ckpt_path, overrides, device)
     dataset = build_dataset(cfg, "eval", annotation_path=split_path, preload=run.preload)
     check_feature_widths(cfg, dataset.feature_dims, ckpt_path)
-    model, _ = build_model(cfg)
-    load_model_state(model, ckpt["model"], ckpt_path)
-    model.to(device)
     loader = DataLoader(dataset, batch_size=cfg.train.eval_bsz, shuffle=False, collate_fn=collate,
                         num_workers=run.num_workers, pin_memory=device.type == "cuda")
-    rows, _ = evaluate(model, None, loader, device, cfg.post, cfg.data.clip_len, cfg.train.amp)
+    rows, _ = run_inference(model, None, loader, device, cfg.post, cfg.data.clip_len, cfg.train.amp)
 
     out_dir = Path(out_dir) if out_dir else Path(ckpt_path).parent
     stem = Path(split_path).name.removesuffix(".jsonl")
     sub_path = out_dir / f"{stem}_preds.jsonl"
     # metrics first: when they fail, neither file is written (no predictions without their metrics beside them)
-    metrics = evaluate_metrics(rows, dataset.records, dataset=cfg.data.dataset) if dataset.labelled else None
+    metrics = evaluate(rows, dataset.records, dataset=cfg.data.dataset) if dataset.labelled else None
     atomic_write_jsonl(sub_path, rows)
     if metrics is not None:
         atomic_write_json(out_dir / f"{stem}_metrics.json", metrics)

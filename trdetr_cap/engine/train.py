@@ -34,21 +34,15 @@ from trdetr_cap.config import (
     save_run_config,
 )
 from trdetr_cap.data import build_dataset, collate
-from trdetr_cap.device import select_device
-from trdetr_cap.engine.checkpoint import (
-    load_checkpoint,
-    load_model_state,
-    restore_rng_state,
-    save_checkpoint,
-    unwrap,
-)
+from trdetr_cap.device import resolve_device
+from trdetr_cap.engine.checkpoint import load_checkpoint, load_model_state, restore_rng_state, save_checkpoint, unwrap
 from trdetr_cap.engine.distributed import DistInfo, barrier, broadcast_flag, cleanup, init_distributed
 from trdetr_cap.engine.history import History
-from trdetr_cap.engine.loop import NonFiniteLossError, evaluate, train_one_epoch
+from trdetr_cap.engine.loop import NonFiniteLossError, run_inference, train_one_epoch
 from trdetr_cap.errors import Interrupted, UserError
 from trdetr_cap.models import build_model, count_parameters
+from trdetr_cap.plots import plot_history
 from trdetr_cap.utils.io import atomic_write_json, atomic_write_jsonl, remove_stale_temps
-from trdetr_cap.viz import plot_history
 
 LOGGER_NAME = "trdetr_cap.train"
 
@@ -162,7 +156,7 @@ def train(cfg: Config, run: RunConfig, stop_after_epochs: int | None = None) -> 
     ``stop_after_epochs`` ends the session after that many epochs exactly as if the process were killed right after
     writing ``model_latest.ckpt`` (used to test ``--resume``).
     """
-    device = select_device(run.device)
+    device = resolve_device(run.device)
     run_dir = Path(run.out)
     prepare_run_dir(run)  # before the ranks meet: no rank has written anything yet
     info = init_distributed(device.type)
@@ -328,12 +322,12 @@ def _tensorboard(cfg: Config, run_dir: Path, start_epoch: int):
 def _evaluate_and_select(cfg, model, criterion, optimizer, lr_scheduler, val_loader, gt_rows, device, epoch,
                          state: RunState, run_dir: Path, logger: logging.Logger, writer, history: History) -> bool:
     """Evaluate on val, log, keep the best (preds, metrics, checkpoint); returns True when early stopping fires."""
-    from trdetr_cap.eval import evaluate as evaluate_metrics  # only runs that evaluate need the evaluator
+    from trdetr_cap.eval import evaluate  # only runs that evaluate need the evaluator
 
     tic = time.perf_counter()
-    rows, eval_losses = evaluate(unwrap(model), criterion, val_loader, device, cfg.post, cfg.data.clip_len,
+    rows, eval_losses = run_inference(unwrap(model), criterion, val_loader, device, cfg.post, cfg.data.clip_len,
                                  cfg.train.amp, progress=False)
-    metrics = evaluate_metrics(rows, gt_rows, dataset=cfg.data.dataset)
+    metrics = evaluate(rows, gt_rows, dataset=cfg.data.dataset)
     brief = metrics["brief"]
     score = float(brief[selection_key(cfg)])
     logger.info("eval epoch %d (%.1f s) | %s", epoch + 1, time.perf_counter() - tic, json.dumps(brief))

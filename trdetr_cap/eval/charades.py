@@ -19,15 +19,9 @@ from __future__ import annotations
 import numpy as np
 
 from trdetr_cap.eval.io import Rows, check_windows_ordered, number_lists
-from trdetr_cap.eval.qvhighlights import (
-    IOU_KEYS,
-    MAX_PRED_WINDOWS,
-    cross_iou,
-    fmt,
-    moment_retrieval_scores,
-    paired_hull_iou,
-)
+from trdetr_cap.eval.qvhighlights import IOU_KEYS, MAX_PRED_WINDOWS, fmt, moment_retrieval_scores
 from trdetr_cap.eval.ragged import pad_ragged
+from trdetr_cap.spans import cross_iou, paired_hull_iou
 
 RECALL_THRESHOLDS = (0.3, 0.5, 0.7)
 RECALL_AT = 5

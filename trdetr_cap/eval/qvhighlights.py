@@ -20,6 +20,7 @@ import numpy as np
 
 from trdetr_cap.eval.io import Rows, check_windows_ordered, has_field, number_field, number_lists, raise_at_item
 from trdetr_cap.eval.ragged import compact_rows, pad_ragged, row_chunks
+from trdetr_cap.spans import cross_iou, paired_hull_iou
 
 IOU_THRESHOLDS = np.array([float(f"{t:.2f}") for t in np.linspace(0.5, 0.95, 10)])
 IOU_KEYS = [str(t) for t in IOU_THRESHOLDS.tolist()]
@@ -39,25 +40,6 @@ def fmt(value: float) -> float:
 # ---------------------------------------------------------------------------------------------------------------
 # Moment retrieval
 # ---------------------------------------------------------------------------------------------------------------
-
-
-def cross_iou(spans1: np.ndarray, spans2: np.ndarray) -> np.ndarray:
-    """IoU of (..., N, 2) and (..., M, 2) [start, end] windows -> (..., N, M), with the official float operations."""
-    areas1 = spans1[..., 1] - spans1[..., 0]
-    areas2 = spans2[..., 1] - spans2[..., 0]
-    left = np.maximum(spans1[..., :, None, 0], spans2[..., None, :, 0])
-    right = np.minimum(spans1[..., :, None, 1], spans2[..., None, :, 1])
-    inter = np.clip(right - left, 0, None)
-    union = areas1[..., :, None] + areas2[..., None, :] - inter
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return inter / union
-
-
-def paired_hull_iou(spans1: np.ndarray, spans2: np.ndarray) -> np.ndarray:
-    """(K, 2) x (K, 2) -> (K,) intersection over the *hull* (the official R1 IoU; equal to IoU when they overlap)."""
-    inter = np.maximum(0, np.minimum(spans1[:, 1], spans2[:, 1]) - np.maximum(spans1[:, 0], spans2[:, 0]))
-    hull = np.maximum(spans1[:, 1], spans2[:, 1]) - np.minimum(spans1[:, 0], spans2[:, 0])
-    return np.divide(inter, hull, out=np.zeros_like(inter), where=hull != 0)
 
 
 def greedy_true_positives(iou: np.ndarray, gt_valid: np.ndarray, thresholds: np.ndarray) -> np.ndarray:

@@ -37,21 +37,30 @@ class FeedForward(nn.Module):
         return self.linear2(self.dropout(self.activation(self.linear1(x))))
 
 
-class T2VEncoderLayer(nn.Module):
+class AttentionFFNLayer(nn.Module):
+    """What both encoder layers hold: one ``nn.MultiheadAttention`` (registered as ``attn_name``, its checkpoint
+    key), a ``FeedForward``, two LayerNorms and two dropouts, created in this order (the order fixes the init)."""
+
+    attn_name = "self_attn"
+
+    def __init__(self, dim: int, nheads: int, dim_feedforward: int, dropout: float):
+        super().__init__()
+        self.add_module(self.attn_name, nn.MultiheadAttention(dim, nheads, dropout=dropout, batch_first=True))
+        self.ffn = FeedForward(dim, dim_feedforward, dropout)
+        self.norm1 = nn.LayerNorm(dim)
+        self.norm2 = nn.LayerNorm(dim)
+        self.dropout1 = Dropout(dropout)
+        self.dropout2 = Dropout(dropout)
+
+
+class T2VEncoderLayer(AttentionFFNLayer):
     """Video queries (+ positions) attend to keys / values from another stream (text), then a FFN.
 
     As the original, the FFN reads LN1(y) but its residual is added to the *un-normalised* y = x + attn:
     out = LN2(y + FFN(LN1(y))).
     """
 
-    def __init__(self, dim: int, nheads: int, dim_feedforward: int, dropout: float):
-        super().__init__()
-        self.cross_attn = nn.MultiheadAttention(dim, nheads, dropout=dropout, batch_first=True)
-        self.ffn = FeedForward(dim, dim_feedforward, dropout)
-        self.norm1 = nn.LayerNorm(dim)
-        self.norm2 = nn.LayerNorm(dim)
-        self.dropout1 = Dropout(dropout)
-        self.dropout2 = Dropout(dropout)
+    attn_name = "cross_attn"
 
     def forward(self, video: torch.Tensor, video_pos: torch.Tensor, keys: torch.Tensor,
                 key_padding_mask: torch.Tensor, key_pos: torch.Tensor | None = None,
@@ -102,17 +111,8 @@ class T2VEncoder(nn.Module):
         return video
 
 
-class EncoderLayer(nn.Module):
+class EncoderLayer(AttentionFFNLayer):
     """Post-norm self-attention (positions added to q and k) + PReLU FFN."""
-
-    def __init__(self, dim: int, nheads: int, dim_feedforward: int, dropout: float):
-        super().__init__()
-        self.self_attn = nn.MultiheadAttention(dim, nheads, dropout=dropout, batch_first=True)
-        self.ffn = FeedForward(dim, dim_feedforward, dropout)
-        self.norm1 = nn.LayerNorm(dim)
-        self.norm2 = nn.LayerNorm(dim)
-        self.dropout1 = Dropout(dropout)
-        self.dropout2 = Dropout(dropout)
 
     def forward(self, x: torch.Tensor, pos: torch.Tensor, padding_mask: torch.Tensor) -> torch.Tensor:
         """x, pos (B, L, D); padding_mask (B, L) True = padded -> (B, L, D)."""
@@ -166,11 +166,9 @@ class DecoderLayer(nn.Module):
     def __init__(self, dim: int, nheads: int, dim_feedforward: int, dropout: float, query_pos_in_cross_attn: bool):
         super().__init__()
         self.nheads = nheads
-        self.sa_qcontent_proj = nn.Linear(dim, dim)
-        self.sa_qpos_proj = nn.Linear(dim, dim)
-        self.sa_kcontent_proj = nn.Linear(dim, dim)
-        self.sa_kpos_proj = nn.Linear(dim, dim)
-        self.sa_v_proj = nn.Linear(dim, dim)
+        # (D -> D) projections, created (and so initialised) in the original's order
+        self.sa_qcontent_proj, self.sa_qpos_proj, self.sa_kcontent_proj, self.sa_kpos_proj, self.sa_v_proj = (
+            nn.Linear(dim, dim) for _ in range(5))
         self.self_attn = ProjectionFreeAttention(dim, nheads, dropout)
         self.norm1 = nn.LayerNorm(dim)
         self.dropout1 = Dropout(dropout)
@@ -178,10 +176,8 @@ class DecoderLayer(nn.Module):
         self.ca_qcontent_proj = nn.Linear(dim, dim)
         # only the first layer adds the positional query to the content query (the original drops it afterwards)
         self.ca_qpos_proj = nn.Linear(dim, dim) if query_pos_in_cross_attn else None
-        self.ca_kcontent_proj = nn.Linear(dim, dim)
-        self.ca_kpos_proj = nn.Linear(dim, dim)
-        self.ca_v_proj = nn.Linear(dim, dim)
-        self.ca_qpos_sine_proj = nn.Linear(dim, dim)
+        self.ca_kcontent_proj, self.ca_kpos_proj, self.ca_v_proj, self.ca_qpos_sine_proj = (
+            nn.Linear(dim, dim) for _ in range(4))
         self.cross_attn = ProjectionFreeAttention(dim, nheads, dropout)
         self.norm2 = nn.LayerNorm(dim)
         self.dropout2 = Dropout(dropout)

@@ -51,7 +51,8 @@ class ClipFeatureExtractor:
         batch_size: frames (or texts) per forward pass.
     """
 
-    def __init__(self, name_or_path: str = DEFAULT_CLIP_MODEL, device: str = "cpu", batch_size: int = 64):
+    def __init__(self, name_or_path: str = DEFAULT_CLIP_MODEL, device: str | torch.device = "cpu",
+                 batch_size: int = 64):
         from huggingface_hub.utils import HFValidationError
         from transformers import AutoTokenizer, CLIPModel
 

@@ -270,7 +270,8 @@ def load_slowfast_checkpoint(model: SlowFastR50, path: str | Path) -> None:
 class SlowFastExtractor:
     """Video file -> (L, 2304) SlowFast features, one row per ``clip_len`` s clip."""
 
-    def __init__(self, checkpoint: str | Path, device: str = "cpu", batch_size: int = 8, crop_size: int = 224):
+    def __init__(self, checkpoint: str | Path, device: str | torch.device = "cpu", batch_size: int = 8,
+                 crop_size: int = 224):
         self.device = torch.device(device)
         self.batch_size = batch_size
         self.crop_size = crop_size
