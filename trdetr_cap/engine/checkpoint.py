@@ -117,23 +117,18 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
 
 def load_model_state(model: torch.nn.Module, state: dict[str, torch.Tensor], source: str | Path) -> None:
-    """``model.load_state_dict(state)``, or one line naming ``source`` and what does not fit (a config override that
-    changes the architecture, a checkpoint of another model) instead of torch's multi-line RuntimeError."""
+    """``model.load_state_dict(state)`` where every weight fills exactly one parameter of the same shape; otherwise
+    one line naming ``source`` and the first offending keys (a config override that changes the architecture, a
+    checkpoint of another model) instead of torch's multi-line RuntimeError."""
     own = model.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)} here" for k, v in own.items()
-              if k in state and tuple(state[k].shape) != tuple(v.shape)]
-    problems = []
-    if shapes:
-        problems.append(f"{len(shapes)} weight(s) of another shape, e.g. {shapes[0]}")
-    if missing:
-        problems.append(f"{len(missing)} weight(s) missing, e.g. {missing[0]}")
-    if unexpected:
-        problems.append(f"{len(unexpected)} unknown weight(s), e.g. {unexpected[0]}")
-    if problems:
-        raise UserError(f"{source}: the checkpoint does not fit the model its config builds ({'; '.join(problems)}); "
-                        "do not override architecture fields (hidden_dim, layers, feature widths, ...) of a checkpoint")
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    shapes = [f"{k} {tuple(v.shape)} vs {tuple(own[k].shape)} here" for k, v in state.items()
+              if k in own and v.shape != own[k].shape]
+    if missing or unexpected or shapes:
+        problems = [f"{name}: {', '.join(keys[:5])}{' ...' if len(keys) > 5 else ''}"
+                    for name, keys in (("missing", missing), ("unexpected", unexpected), ("shape", shapes)) if keys]
+        raise UserError(f"{source}: the checkpoint does not fit the model its config builds ({'; '.join(problems)})")
     model.load_state_dict(state)
 
 
