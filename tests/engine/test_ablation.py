@@ -54,6 +54,7 @@ def test_variants_files_and_flags(tmp_path):
         load_variants(bad, {})
 
 
+@pytest.mark.slow
 def test_run_two_variants_in_parallel_then_resume(video_data, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(REPO_ROOT)
     variants = tmp_path / "v.yaml"
@@ -76,6 +77,7 @@ def test_run_two_variants_in_parallel_then_resume(video_data, tmp_path, capsys, 
     assert capsys.readouterr().out.count("done, skipping") == 2
 
 
+@pytest.mark.slow
 def test_a_failing_run_is_reported(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(REPO_ROOT)
     variants = tmp_path / "v.yaml"

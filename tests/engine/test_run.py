@@ -17,6 +17,8 @@ from trdetr_cap.engine.checkpoint import load_checkpoint
 from trdetr_cap.engine.train import train
 from trdetr_cap.utils.io import read_jsonl
 
+pytestmark = pytest.mark.slow  # every test here trains or spawns processes
+
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
 
 
