@@ -10,6 +10,7 @@ import sys
 
 import pytest
 import torch
+from plot_pixels import axes_boxes, load_rgb
 from tiny_runs import REPO_ROOT, tiny_config, tiny_run
 
 from trdetr_cap.commands.train import main
@@ -52,6 +53,9 @@ def test_run_directory_contents(finished_run):
     assert all(r["train"]["loss_overall"] > 0 and r["val_loss"]["loss_overall"] > 0 for r in history)
     assert max(r["val"]["MR-full-mAP"] for r in history) == metrics["brief"]["MR-full-mAP"]
     assert (run_dir / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    curves = load_rgb(run_dir / "curves.png")
+    assert curves.shape == (396, 1210, 3) and len(axes_boxes(curves)) == 2  # the loss and the metric panels
+    assert history[1]["train"]["loss_overall"] < history[0]["train"]["loss_overall"]  # 6 steps at lr 1e-3 learn
 
     ckpt = torch.load(run_dir / "model_latest.ckpt", weights_only=True)
     assert ckpt["epoch"] == 1
