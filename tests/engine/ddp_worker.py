@@ -47,7 +47,7 @@ def main() -> None:
     parser.add_argument("out", type=Path)
     args = parser.parse_args()
     info = init_distributed("cpu")
-    cfg = tiny_config(args.data, args.out / "run", v_feat_dirs=[str(args.data / "clip_features")], **FLAGS)
+    cfg = tiny_config(args.data, v_feat_dirs=[str(args.data / "clip_features")], **FLAGS)
     set_seed(cfg.train.seed, False)
     dataset = build_dataset(cfg, "train")
     infer_feature_dims(cfg, dataset)
