@@ -11,13 +11,7 @@ with the video's features cached (``MomentRetriever.predict`` after the first ca
 every query (a fresh cache), on a tiny random TR-DETR checkpoint of the default QVHighlights width; the ratio is the
 speed-up from caching. Timings swing with machine load: /proc/loadavg is printed beside every figure.
 
-Measured on the 2-core dev machine, CPU, 1 torch thread, tiny random CLIP (224 px input), 640x360 30 fps video,
-with ~6 other jobs running (load average 3.9-5.9):
-    --seconds 60:  decode + crop 12.3 clips/s, CLIP extraction 9.8 clips/s; inference per query cached 98 ms,
-                   re-encoding 3224 ms, ratio 32.8x
-    --seconds 10 --slowfast_random:  SlowFast R50 (224 px, random weights) 0.13 clips/s (7.5 s per clip);
-                   inference cached 57 ms, re-encoding 466 ms, ratio 8.2x
-No GPU was lent to this task, so the real ViT-B/32 and SlowFast numbers on a GPU are not measured yet.
+Results: docs/measurements.md.
 """
 
 from __future__ import annotations

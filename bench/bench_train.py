@@ -3,12 +3,11 @@
     .venv/bin/python bench/bench_train.py [--steps 8] [--device cpu] [--threads 2] [--eval_queries 500]
     .venv/bin/python bench/bench_train.py --compare_stock [--steps 8]   # CPU speed-ups vs stock torch modules
 
-Data: the built-in synthetic generator at the release's shapes (SlowFast 2304 + CLIP 512 + TEF, CLIP text 512,
-every video 75 clips), written once under data/bench_qvh. Train: samples/s over whole steps (loader -> collate ->
-forward -> loss -> backward -> clip -> AdamW step) at batch 32, after 2 warm-up steps. Eval: queries/s for the
-validation pass the training loop runs (forward, eval losses, post-processing, metrics) and for prediction only
-(no losses). The original TR-DETR, measured on the 2-core dev machine while quiet (2 threads, no workers):
-32 samples/s training, 500 queries in 7.9 s evaluation (63 queries/s). Timings swing 5-20x with machine load, so
+Data: the built-in synthetic generator at the release's shapes (SlowFast 2304 + CLIP 512 + TEF, CLIP text 512, every
+video 75 clips), written once under data/bench_qvh. Train: samples/s over whole steps (loader -> collate -> forward ->
+loss -> backward -> clip -> AdamW step) at batch 32, after 2 warm-up steps. Eval: queries/s for the validation pass the
+training loop runs (forward, eval losses, post-processing, metrics) and for prediction only (no losses). The original
+TR-DETR's numbers on the dev machine are in docs/measurements.md. Timings swing 5-20x with machine load, so
 /proc/loadavg is printed beside every figure.
 
 ``--compare_stock`` times the training step of the same model with its CPU-fast modules (``layers.Dropout``) and

@@ -11,6 +11,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from plot_pixels import C0, C1, WHITE, Axes, axes_boxes, bar_height, black_pixels, load_rgb, near, tint
 
 from trdetr_cap.commands.extract import main as extract_main
 from trdetr_cap.commands.infer import main as inference_main
@@ -141,6 +142,8 @@ def test_caption_checkpoint_with_and_without_a_captioner(assets, features, tmp_p
     masked = without.predict(QUERY, assets["video"])
     assert masked["captions"] is None and len(masked["saliency"]) == 4
     assert np.isfinite(masked["saliency"]).all() and np.isfinite(masked["moments"]).all()
+    # the captions reach the model: masking them changes the saliency
+    assert np.abs(np.asarray(result["saliency"]) - np.asarray(masked["saliency"])).max() > 1e-4
 
 
 def test_model_inputs_equal_the_training_inputs_number_for_number(assets, features, tmp_path):
@@ -176,9 +179,9 @@ def test_model_inputs_equal_the_training_inputs_number_for_number(assets, featur
 
 
 def test_cli_writes_json_and_plot(assets, features, tmp_path, capsys):
-    feat_root, _ = features
+    feat_root, annotation = features
     ckpt = tmp_path / "m.ckpt"
-    make_checkpoint(ckpt, feat_root, max_v_l=75)
+    cfg = make_checkpoint(ckpt, feat_root, max_v_l=75)
     out, plot = tmp_path / "r.json", tmp_path / "r.png"
     args = ["--video", str(assets["video"]), "--query", QUERY, "--checkpoint", str(ckpt), "--clip_model",
             str(assets["clip"]), "--out", str(out), "--plot", str(plot), "--gt", "2,4", "--device", "cpu"]
@@ -186,6 +189,14 @@ def test_cli_writes_json_and_plot(assets, features, tmp_path, capsys):
     result = json.loads(out.read_text())
     assert result["query"] == QUERY and len(result["saliency"]) == 4 and len(result["moments"]) == 5
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    expected = dataset_prediction(cfg, annotation)  # the numbers of the training data path, top 5 of them
+    np.testing.assert_allclose(result["saliency"], expected["pred_saliency_scores"], atol=1e-3)
+    np.testing.assert_allclose(result["moments"], expected["pred_relevant_windows"][:5], atol=1e-3)
+    image = load_rgb(plot)
+    (box,) = axes_boxes(image)
+    ax = Axes(box, xlim=(0.0, 8.0))  # 7 s video, 4 clips of 2 s
+    # the GT band (--gt 2,4) at the lowest saliency, under 2-4 s only
+    assert black_pixels(image, ax, 3) >= 3 and black_pixels(image, ax, 1) == black_pixels(image, ax, 6) == 0
     assert "saliency per clip" in capsys.readouterr().out
     assert inference_main([*args[:4], "--checkpoint", str(tmp_path / "missing.ckpt")]) == 2
     assert "checkpoint not found" in capsys.readouterr().err
@@ -205,6 +216,20 @@ def test_plot_draws_saliency_moments_and_ground_truth(tmp_path):
     assert image.shape == (384, 1200, 3)  # 10 x 3.2 inches at 120 dpi
     assert not list(tmp_path.glob(".p.png*"))  # written atomically, no temp file left
 
+    # where things are drawn: x from 0 to 10 s (5 clips of 2 s), one bar per clip, the spans and the GT band
+    image = load_rgb(path)
+    (box,) = axes_boxes(image)
+    ax = Axes(box, xlim=(0.0, 10.0))
+    heights = {t: bar_height(image, ax, t) for t in (1, 3, 5, 7, 9)}  # clip centres
+    assert heights[9] == 0 and heights[5] > 50
+    for t, value in ((1, 0.1), (3, 0.9), (7, 0.2)):  # bar heights in proportion to the saliency
+        assert heights[t] / heights[5] == pytest.approx(value / 0.4, abs=0.05), heights
+    above_bars = ax.top + 5
+    assert near(image[above_bars, ax.col(1)], tint(C1, 0.25))  # moment #2, 0-2 s
+    assert near(image[above_bars, ax.col(3)], tint(C0, 0.25)) and near(image[above_bars, ax.col(5)], tint(C0, 0.25))
+    assert near(image[above_bars, ax.col(7)], WHITE) and near(image[above_bars, ax.col(9)], WHITE)
+    # the GT band [2, 4] s, at the lowest saliency (0: on the time axis)
+    assert black_pixels(image, ax, 3) >= 3 and black_pixels(image, ax, 1) == black_pixels(image, ax, 5) == 0
 
 def test_cli_refuses_a_truncated_video_unless_allowed(assets, features, tmp_path, capsys):
     feat_root, _ = features

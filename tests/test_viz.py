@@ -6,6 +6,7 @@ import json
 import re
 
 import pytest
+from plot_pixels import C0, C1, WHITE, Axes, axes_boxes, bar_height, black_pixels, load_rgb, near, tint
 
 from trdetr_cap.commands.viz import main
 from trdetr_cap.plots import top1_iou
@@ -37,6 +38,18 @@ def test_worst_picks_the_lowest_top1_iou(files, tmp_path):
     preds, gt, _ = files
     assert main([preds, "--gt", gt, "--out", str(tmp_path / "worst"), "--worst", "2"]) == 0
     assert sorted(p.name for p in (tmp_path / "worst").iterdir()) == ["qid2.png", "qid3.png"]
+    # what is drawn where (x from 0 to the 20 s duration): top-1 window tinted blue, the 2nd orange, GT band [4, 8]
+    for name, blue, orange, clear in (("qid3.png", (5, 11), (), (2, 16)), ("qid2.png", (13, 15), (5, 7), (2, 10))):
+        image = load_rgb(tmp_path / "worst" / name)
+        (box,) = axes_boxes(image)
+        ax = Axes(box, xlim=(0.0, 20.0))
+        above_bars = ax.top + 5
+        assert all(near(image[above_bars, ax.col(t)], tint(C0, 0.25)) for t in blue), name
+        assert all(near(image[above_bars, ax.col(t)], tint(C1, 0.25)) for t in orange), name
+        assert all(near(image[above_bars, ax.col(t)], WHITE) for t in clear), name
+        assert black_pixels(image, ax, 6) >= 3 and black_pixels(image, ax, 2) == black_pixels(image, ax, 14) == 0
+        heights = {bar_height(image, ax, t) for t in (1, 3, 9, 11, 13, 15, 17, 19)}  # equal saliency, away from GT
+        assert max(heights) - min(heights) <= 1 and min(heights) > 50, (name, heights)
     assert main([preds, "--out", str(tmp_path / "first"), "--first", "1"]) == 0  # no GT: no GT band, still a plot
     assert [p.name for p in (tmp_path / "first").iterdir()] == ["qid1.png"]
 

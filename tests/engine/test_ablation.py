@@ -54,6 +54,7 @@ def test_variants_files_and_flags(tmp_path):
         load_variants(bad, {})
 
 
+@pytest.mark.slow
 def test_run_two_variants_in_parallel_then_resume(video_data, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(REPO_ROOT)
     variants = tmp_path / "v.yaml"
@@ -71,11 +72,16 @@ def test_run_two_variants_in_parallel_then_resume(video_data, tmp_path, capsys, 
     text = (out / "ablation.md").read_text()
     assert "| plain: faithful | 1 |" in text and "| rank: rank divisor fixed | 1 |" in text
     assert (out / "rank" / "seed3" / "config.yaml").read_text().count("fix_rank_divisor: true") == 1
+    for variant, note in (("plain", "faithful"), ("rank", "rank divisor fixed")):  # the table holds each run's numbers
+        brief = json.loads((out / variant / "seed3" / "best_val_metrics.json").read_text())["brief"]
+        row = next(line for line in text.splitlines() if line.startswith(f"| {variant}: {note} |"))
+        assert row.split(" | ")[2] == f"{brief['MR-full-mAP']:.2f} ± 0.00", (row, brief)
     capsys.readouterr()
     assert main(["run", str(variants), "--out", str(out), "--seeds", "3", "--", *extra]) == 0  # all done already
     assert capsys.readouterr().out.count("done, skipping") == 2
 
 
+@pytest.mark.slow
 def test_a_failing_run_is_reported(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(REPO_ROOT)
     variants = tmp_path / "v.yaml"

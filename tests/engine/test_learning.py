@@ -3,6 +3,7 @@ captions that carry the only signal, the caption-guided model beats the video-on
 
 from __future__ import annotations
 
+import pytest
 import torch
 from tiny_runs import tiny_config, tiny_run
 from torch.utils.data import DataLoader
@@ -12,6 +13,8 @@ from trdetr_cap.engine.loop import run_inference
 from trdetr_cap.engine.train import infer_feature_dims, set_seed, train
 from trdetr_cap.eval import evaluate
 from trdetr_cap.models import build_model
+
+pytestmark = pytest.mark.slow  # real training runs
 
 
 def untrained_metrics(cfg) -> dict:

@@ -20,6 +20,7 @@ from trdetr_cap.config import from_dict
 from trdetr_cap.engine.checkpoint import load_checkpoint
 from trdetr_cap.engine.original_checkpoint import convert_state_dict, rename_original_key
 from trdetr_cap.engine.predict import predict_split
+from trdetr_cap.eval import evaluate as evaluate_metrics
 from trdetr_cap.models import build_model, count_parameters
 from trdetr_cap.utils.io import read_jsonl
 
@@ -87,6 +88,12 @@ def test_imported_checkpoint_runs_through_predict(video_data, tmp_path):
     assert len(rows) == len(read_jsonl(video_data / "val.jsonl"))
     assert all(len(r["pred_relevant_windows"]) == 10 for r in rows)
     assert metrics is not None and "MR-full-mAP" in metrics["brief"]
+    # the released post-processing: windows sorted by score, clamped to [0, 150] and on the 2 s grid
+    for r in rows:
+        scores = [w[2] for w in r["pred_relevant_windows"]]
+        assert scores == sorted(scores, reverse=True)
+        assert all(0 <= st <= ed <= 150 and st % 2 == 0 and ed % 2 == 0 for st, ed, _ in r["pred_relevant_windows"])
+    assert metrics == evaluate_metrics(rows, read_jsonl(video_data / "val.jsonl"))  # the metrics of these rows
 
 
 def test_errors_name_the_problem(tmp_path, capsys):

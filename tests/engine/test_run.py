@@ -11,6 +11,7 @@ import sys
 
 import pytest
 import torch
+from plot_pixels import axes_boxes, load_rgb
 from tiny_runs import REPO_ROOT, tiny_config, tiny_run
 
 from trdetr_cap.commands.train import main
@@ -18,6 +19,8 @@ from trdetr_cap.engine.checkpoint import load_checkpoint
 from trdetr_cap.engine.train import train
 from trdetr_cap.errors import UserError
 from trdetr_cap.utils.io import read_jsonl
+
+pytestmark = pytest.mark.slow  # every test here trains or spawns processes
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
 
@@ -52,6 +55,9 @@ def test_run_directory_contents(finished_run):
     assert all(r["train"]["loss_overall"] > 0 and r["val_loss"]["loss_overall"] > 0 for r in history)
     assert max(r["val"]["MR-full-mAP"] for r in history) == metrics["brief"]["MR-full-mAP"]
     assert (run_dir / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    curves = load_rgb(run_dir / "curves.png")
+    assert curves.shape == (396, 1210, 3) and len(axes_boxes(curves)) == 2  # the loss and the metric panels
+    assert history[1]["train"]["loss_overall"] < history[0]["train"]["loss_overall"]  # 6 steps at lr 1e-3 learn
 
     ckpt = torch.load(run_dir / "model_latest.ckpt", weights_only=True)
     assert ckpt["epoch"] == 1

@@ -35,8 +35,13 @@ def test_charades_r1_and_miou_by_hand():
         "MR-R1@0.5": 66.67,
         "MR-R1@0.7": 66.67,
         "MR-mIoU": 71.11,
-        "MR-full-mAP": m["full"]["MR-mAP"]["average"],
+        "MR-full-mAP": 73.33,
     }
+    # mAP, one GT window each: query 1 AP 1 at every threshold; query 2 (IoU 0.8) AP 1 up to 0.8, 0 above; query 3
+    # hits with its 2nd window (precision 1/2 at recall 1): AP 1/2. Per threshold (1 + 1 + 1/2) / 3 = 83.33 for
+    # 0.5..0.8 and (1 + 0 + 1/2) / 3 = 50 for 0.85..0.95; average (7 * 2.5 + 3 * 1.5) / 30 = 73.33
+    assert m["full"]["MR-mAP"] == {**{f"{t / 100:g}": 83.33 for t in range(50, 85, 5)},
+                                   **{f"{t / 100:g}": 50.0 for t in (85, 90, 95)}, "average": 73.33}
     assert "MR-R5" not in m["full"]  # some query has fewer than 5 windows
 
 

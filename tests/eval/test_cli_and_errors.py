@@ -147,6 +147,7 @@ def test_in_memory_rows_name_the_row():
         evaluate(rows, GT_ROWS)
 
 
+@pytest.mark.slow
 def test_cli_subprocess_exit_code_and_no_torch(tmp_path, gt_file):
     """The real command: exit 2 on a bad file, and neither the CLI nor ``import trdetr_cap.eval`` loads torch."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}

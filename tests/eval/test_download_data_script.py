@@ -5,7 +5,10 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
+
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "download_data.sh"
+pytestmark = pytest.mark.slow  # every test spawns bash
 
 
 def run(*args: str) -> subprocess.CompletedProcess:

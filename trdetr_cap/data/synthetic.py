@@ -39,10 +39,8 @@ above is unchanged, draw for draw):
 
 So a query is answered by matching its concept to the clips: through the weak video signal, or through the captions
 (near-exact but with ``caption_error`` of the clips mislabelled); a caption-aware model should beat a video-only one.
-Measured with a_v = 0.1 (the default up to 2026-11-25): a linear probe (query-conditioned bilinear clip score, BCE
-on train.jsonl) separates relevant from other val clips with AUROC 0.65 from the video features and 0.92 from the
-caption features. The default a_v = 0.5 makes the video signal learnable by configs/synthetic.yaml in a few CPU
-minutes; captions still carry the concept more directly (cosine(query, row) gap relevant - other ~4x the CLIP rows').
+The default a_v = 0.5 makes the video signal learnable by configs/synthetic.yaml in a few CPU minutes; captions
+still carry the concept more directly (docs/measurements.md has the probe numbers).
 
 Layout written under DIR (complete or not at all: built in a temp dir and renamed; a manifest.json with the
 parameters lets a second call with the same ones return at once):

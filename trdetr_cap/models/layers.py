@@ -17,10 +17,10 @@ class Dropout(nn.Module):
     """Drop-in for ``nn.Dropout``: in training zero each element with probability ``p`` and scale the rest by
     1 / (1 - p); identity in eval. Same values as ``nn.Dropout`` for the same mask, no parameters or buffers.
 
-    Why: on CPU ``nn.Dropout`` draws its mask with ``bernoulli_``, ~4x slower than drawing uniforms and
-    comparing (98 ms vs 35 ms for the (32, 75, 2818) video input, 2 threads); dropout masks were ~24% of a CPU
-    training step. The mask here is ``U[0, 1) >= p`` in float32: keep probability 1 - p up to float32 resolution
-    (2^-24). Other devices and dtypes, and p = 1, use ``F.dropout`` (CUDA has a fused kernel).
+    Why: on CPU ``nn.Dropout`` draws its mask with ``bernoulli_``, several times slower than drawing uniforms and
+    comparing, and the masks were a large share of a CPU training step (docs/measurements.md). The mask here is
+    ``U[0, 1) >= p`` in float32: keep probability 1 - p up to float32 resolution (2^-24). Other devices and dtypes,
+    and p = 1, use ``F.dropout`` (CUDA has a fused kernel).
     """
 
     def __init__(self, p: float = 0.5):
