@@ -5,6 +5,7 @@
         [--cap_model OpenGVLab/InternVL3-8B-hf]
 
     retriever = MomentRetriever.from_checkpoint("best.ckpt", clip_model="openai/clip-vit-base-patch32")
+    retriever = MomentRetriever.from_pretrained("DIR_OR_HUB_ID")  # a folder written by `trdetr-cap export`
     retriever.encode_video("V.mp4")                    # decoded and encoded once, then cached
     result = retriever.predict("a man opens the door")  # or predict(query, video="V.mp4")
     result["moments"]   # [[start_s, end_s, score], ...] best first
@@ -85,16 +86,40 @@ class MomentRetriever:
         model met dropped caption rows in training, but expect weaker results). ``caption_encoder`` defaults to the
         checkpoint's ``cap_text_encoder``.
         """
-        from trdetr_cap.device import resolve_device
         from trdetr_cap.engine.checkpoint import load_checkpoint
         from trdetr_cap.models import build_model
-        from trdetr_cap.video.clip import ClipFeatureExtractor
 
-        device = resolve_device(device)
         ckpt = load_checkpoint(checkpoint)
         cfg = from_dict(ckpt["config"], str(checkpoint))
         model, _ = build_model(cfg)
         model.load_state_dict(ckpt["model"])
+        return cls.from_model(model, cfg, clip_model, slowfast_ckpt, caption_model, caption_backend, caption_encoder,
+                              device, slowfast_crop_size)
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | Path, clip_model: str = "", slowfast_ckpt: str = "",
+                        caption_model: str = "", caption_backend: str = "transformers", caption_encoder: str = "",
+                        device: str = "auto", slowfast_crop_size: int = 224,
+                        revision: str | None = None) -> MomentRetriever:
+        """Load a model folder written by ``trdetr-cap export`` (a local directory, offline) or a hub repository id
+        (through ``huggingface_hub``); ``clip_model`` defaults to the query encoder the folder names. Other
+        arguments as :meth:`from_checkpoint`."""
+        from trdetr_cap.hub import load_pretrained
+
+        model, cfg, spec = load_pretrained(name_or_path, revision=revision)
+        clip_model = clip_model or spec["query"]["encoder"] or DEFAULT_CLIP_MODEL
+        return cls.from_model(model, cfg, clip_model, slowfast_ckpt, caption_model, caption_backend, caption_encoder,
+                              device, slowfast_crop_size)
+
+    @classmethod
+    def from_model(cls, model: torch.nn.Module, cfg: Config, clip_model: str = DEFAULT_CLIP_MODEL,
+                   slowfast_ckpt: str = "", caption_model: str = "", caption_backend: str = "transformers",
+                   caption_encoder: str = "", device: str = "auto", slowfast_crop_size: int = 224) -> MomentRetriever:
+        """A built model and its config, plus the extractors it needs (arguments as :meth:`from_checkpoint`)."""
+        from trdetr_cap.device import resolve_device
+        from trdetr_cap.video.clip import ClipFeatureExtractor
+
+        device = resolve_device(device)
         model.to(device).eval()
         clip = ClipFeatureExtractor(clip_model, device)
         slowfast = None
