@@ -1,8 +1,8 @@
 """Shareable model folders: export -> from_pretrained gives exactly the checkpoint's predictions; nothing pickled.
 
-A tiny TR-DETR is built and trained for a few steps here, saved as a run directory would hold it (checkpoint +
-best_val_metrics.json), exported with the command, and loaded back from the folder and from a hub cache laid out as
-huggingface_hub lays it (HF_HUB_OFFLINE: no network).
+A tiny TR-DETR is built and trained for a few steps (tests/tiny_models.py), saved as a run directory would hold it
+(checkpoint + best_val_metrics.json), exported with the command, and loaded back from the folder and from a hub cache
+laid out as huggingface_hub lays it (HF_HUB_OFFLINE: no network).
 """
 
 from __future__ import annotations
@@ -13,10 +13,9 @@ import struct
 
 import pytest
 import torch
+from tiny_models import save_tiny_run
 
 from trdetr_cap.commands.export import main as export_main
-from trdetr_cap.config import Config
-from trdetr_cap.engine.checkpoint import save_checkpoint
 from trdetr_cap.hub import FOLDER_FILES, load_pretrained
 from trdetr_cap.inference import MomentRetriever
 from trdetr_cap.video.synthetic import write_test_video
@@ -25,43 +24,10 @@ QUERY = "a person walks in"
 METRICS = {"brief": {"MR-full-R1@0.5": 53.0, "MR-full-mAP": 22.98, "HL-min-VeryGood-mAP": 68.35}}
 
 
-def tiny_config(root) -> Config:
-    cfg = Config()
-    cfg.data.train_path, cfg.data.eval_path = "data/qvh/train.jsonl", "data/qvh/val.jsonl"
-    cfg.data.v_feat_dirs = [str(root / "clip_features")]
-    cfg.data.t_feat_dir = str(root / "clip_text_features")
-    cfg.model.v_feat_dim, cfg.model.nheads, cfg.model.dim_feedforward = 514, 4, 64
-    cfg.model.t2v_layers = cfg.model.enc_layers = cfg.model.dec_layers = 1
-    cfg.model.num_queries = 5
-    cfg.post.max_duration = None
-    return cfg
-
-
-def train_a_little(cfg: Config, steps: int = 3) -> torch.nn.Module:
-    """A few optimiser steps on random inputs, so the weights are not an initialisation anyone could rebuild."""
-    from trdetr_cap.models import build_model
-
-    torch.manual_seed(0)
-    model, criterion = build_model(cfg)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    for _ in range(steps):
-        out = model(src_txt=torch.randn(2, 6, 512), src_txt_mask=torch.ones(2, 6),
-                    src_vid=torch.randn(2, 8, 514), src_vid_mask=torch.ones(2, 8))
-        loss = sum(v.float().mean() for k, v in out.items() if torch.is_tensor(v) and v.is_floating_point())
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    return model.eval()
-
-
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("hub_run")
-    cfg = tiny_config(root)
-    model = train_a_little(cfg)
-    save_checkpoint(root / "model_best.ckpt", model=model, optimizer=None, lr_scheduler=None, epoch=4,
-                    config=cfg.to_dict(), train_state={"best_epoch": 4})
-    (root / "best_val_metrics.json").write_text(json.dumps(METRICS))
+    save_tiny_run(root, METRICS)
     write_test_video(root / "walk.mp4", 7.0)
     return root
 
