@@ -106,3 +106,17 @@ def test_demo_command_errors_are_one_line(tmp_path, capsys):
     assert "not a model folder" in capsys.readouterr().err
     assert main([str(tmp_path), "--examples", str(tmp_path / "nowhere")]) == 2
     assert "--examples" in capsys.readouterr().err
+
+
+def test_old_plots_are_pruned(tmp_path):
+    import os
+    import time
+
+    from trdetr_cap.web import prune_files
+
+    old, new = tmp_path / "old.png", tmp_path / "new.png"
+    old.write_bytes(b"x")
+    new.write_bytes(b"x")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    prune_files(tmp_path, max_age_s=3600)
+    assert not old.exists() and new.exists()

@@ -103,6 +103,16 @@ def run_queries(retriever, video: str | Path | None, queries_text: str, top_k: i
     return result
 
 
+def prune_files(folder: Path, max_age_s: float) -> None:
+    """Delete the files in ``folder`` older than ``max_age_s`` seconds (a long-running server's old plots)."""
+    import time
+
+    cutoff = time.time() - max_age_s
+    for path in folder.iterdir():
+        if path.is_file() and path.stat().st_mtime < cutoff:
+            path.unlink(missing_ok=True)
+
+
 def example_videos(folder: str | Path | None) -> list[str]:
     """The video files of ``folder`` (sorted), for the page's examples."""
     if not folder:
@@ -122,6 +132,7 @@ def build_demo(retriever, title: str = "trdetr_cap", notes: list[str] | None = N
     plot_dir = Path(tempfile.mkdtemp(prefix="trdetr_cap_demo_"))
 
     def submit(video, queries_text, k, state, progress=gr.Progress()):  # noqa: B008 - gradio's injection idiom
+        prune_files(plot_dir, max_age_s=3600)  # gradio serves its own copies; ours only need to outlive one request
         res = run_queries(retriever, video, queries_text, int(k), plot_dir,
                           lambda fraction, desc: progress(fraction, desc=desc))
         caption_note = ("" if res.captions or not res.rows else
