@@ -63,7 +63,7 @@ def test_inputs_and_card_say_what_the_model_reads(exported, tiny_clip_dir):
     assert card.startswith("---\nlibrary_name: trdetr_cap\n")
     assert "| 53.00 | 22.98 | 68.35 |" in card  # the run's best_val_metrics.json
     assert "after epoch 5" in card and "untrained" not in card and "synthetic" not in card
-    assert f"trdetr-cap export {exported.parent / 'model_best.ckpt'} --out {exported}" in card
+    assert f"python -m trdetr_cap.export {exported.parent / 'model_best.ckpt'} --out {exported}" in card
 
 
 def test_from_pretrained_predicts_exactly_as_the_checkpoint(run_dir, exported, tiny_clip_dir):

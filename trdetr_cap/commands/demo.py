@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="trdetr-cap demo", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m trdetr_cap.demo", description=__doc__.split("\n\n")[0])
     add_arguments(parser)
     return run(parser.parse_args(argv))
 

@@ -15,6 +15,8 @@ import sys
 
 from trdetr_cap.config import DEFAULT_CLIP_MODEL
 
+PROG = "python -m trdetr_cap.export"  # recorded in the model card as the command that made the folder
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", help="a trdetr_cap checkpoint (e.g. RUN/model_best.ckpt)")
@@ -30,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from trdetr_cap.hub import export_checkpoint, push_to_hub
 
-    command = "trdetr-cap export " + shlex.join([args.checkpoint, "--out", args.out]
+    command = f"{PROG} " + shlex.join([args.checkpoint, "--out", args.out]
                                                 + (["--clip_model", args.clip_model]
                                                    if args.clip_model != DEFAULT_CLIP_MODEL else []))
     try:
@@ -46,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="trdetr-cap export", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
     add_arguments(parser)
     return run(parser.parse_args(argv))
 
