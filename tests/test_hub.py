@@ -63,7 +63,7 @@ def test_inputs_and_card_say_what_the_model_reads(exported, tiny_clip_dir):
     assert card.startswith("---\nlibrary_name: trdetr_cap\n")
     assert "| 53.00 | 22.98 | 68.35 |" in card  # the run's best_val_metrics.json
     assert "after epoch 5" in card and "untrained" not in card and "synthetic" not in card
-    assert f"python -m trdetr_cap.export {exported.parent / 'model_best.ckpt'} --out {exported}" in card
+    assert f"trdetr-cap export {exported.parent / 'model_best.ckpt'} --out {exported}" in card
 
 
 def test_from_pretrained_predicts_exactly_as_the_checkpoint(run_dir, exported, tiny_clip_dir):
@@ -82,9 +82,9 @@ def test_from_pretrained_predicts_exactly_as_the_checkpoint(run_dir, exported, t
 
 
 def test_config_json_is_a_training_config(exported, capsys):
-    from trdetr_cap.engine.train import main as train_main
+    from trdetr_cap.cli import main
 
-    assert train_main(["--config", str(exported / "config.json"), "--count_params"]) == 0
+    assert main(["train", "--config", str(exported / "config.json"), "--count_params"]) == 0
     n = int(capsys.readouterr().out.strip().split()[-1])
     assert f"{n:,} parameters" in (exported / "README.md").read_text()
 

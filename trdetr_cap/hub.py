@@ -212,7 +212,7 @@ def model_card(cfg: Config, spec: dict[str, Any], metrics: dict[str, Any] | None
     lines += ["## Use", "", "```python", "from trdetr_cap import MomentRetriever",
               "retriever = MomentRetriever.from_pretrained(\"THIS_FOLDER_OR_HUB_ID\")",
               "result = retriever.predict(\"a man opens the fridge\", video=\"V.mp4\")  # moments + per-clip saliency",
-              "```", "", "or the web demo: `python -m trdetr_cap.demo THIS_FOLDER_OR_HUB_ID`.", ""]
+              "```", "", "or the web demo: `trdetr-cap demo THIS_FOLDER_OR_HUB_ID`.", ""]
     lines += ["## Inputs", "", "| input | what | width |", "|---|---|---|"]
     for v in spec["video"] or []:
         what = v["extractor"] + (f" (`{v['model']}`)" if "model" in v else "")

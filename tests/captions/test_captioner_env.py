@@ -41,8 +41,8 @@ def test_internvl2_environment_is_created_once_and_runs_the_backend_code(tmp_pat
     probe = subprocess.run(
         [str(venv / "bin" / "python"), "-c",
          "import transformers, trdetr_cap.captions.backends as b; b.check_internvl2_environment(); "
-         "from trdetr_cap.captions.__main__ import build_parser; "
-         "a = build_parser().parse_args(['generate', 'v.mp4', '--out', 'c.jsonl']); "
+         "from trdetr_cap.cli import build_parser; "
+         "a = build_parser().parse_args(['captions', 'generate', 'v.mp4', '--out', 'c.jsonl']); "
          "print(transformers.__version__, b.InternVL2RemoteBackend.__name__)"],
         capture_output=True, text=True, cwd=tmp_path, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert probe.returncode == 0, probe.stderr

@@ -1,7 +1,7 @@
 """``trdetr-cap demo MODEL``: a web page (Gradio) to try a model on your own videos.
 
     trdetr-cap demo runs/qvh/model_best.ckpt [--port 7860] [--host 127.0.0.1] [--examples DIR] \\
-        [--clip_model DIR] [--slowfast_ckpt SLOWFAST_8x8_R50.pkl] [--caption_model M --caption_backend B]
+        [--clip_model DIR] [--slowfast_ckpt SLOWFAST_8x8_R50.pkl] [--cap_model M --cap_backend B]
     trdetr-cap demo models/trdetr-qvh            # a folder written by `trdetr-cap export` (or a hub id)
 
 MODEL is a checkpoint file, an exported model folder or a hub repository id. Needs the demo extra:
@@ -13,9 +13,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import typing
 from pathlib import Path
 
-from trdetr_cap.video.clip import DEFAULT_CLIP_MODEL
+from trdetr_cap.commands import command_main
+from trdetr_cap.config import DEFAULT_CLIP_MODEL, CaptionBackend, add_run_arguments, run_from_args
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,11 +29,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"CLIP for video and query features (default: the folder's, else {DEFAULT_CLIP_MODEL})")
     parser.add_argument("--slowfast_ckpt", default="", help="SlowFast R50 8x8 checkpoint, for SlowFast+CLIP models")
     parser.add_argument("--slowfast_crop_size", type=int, default=224)
-    parser.add_argument("--caption_model", default="", help="captioner for caption models (else captions masked)")
-    parser.add_argument("--caption_backend", default="transformers", choices=["transformers", "internvl2", "vllm"])
-    parser.add_argument("--caption_encoder", default="", help="default: the model's cap_text_encoder")
-    parser.add_argument("--top_k", type=int, default=5, help="moments per query shown at first")
-    parser.add_argument("--device", default="auto")
+    parser.add_argument("--cap_model", default="",
+                        help="captioner for caption models (default: none: caption rows masked out)")
+    parser.add_argument("--cap_backend", default="transformers", choices=typing.get_args(CaptionBackend),
+                        help="how to run --cap_model (default: transformers)")
+    parser.add_argument("--cap_text_encoder", default="", help="default: the model's captioner.cap_text_encoder")
+    parser.add_argument("--top_k", type=int, default=5, help="moments per query shown at first (default: 5)")
+    add_run_arguments(parser, ("device",))
 
 
 def load(args: argparse.Namespace):
@@ -40,9 +44,9 @@ def load(args: argparse.Namespace):
     from trdetr_cap.inference import MomentRetriever
     from trdetr_cap.web import model_notes
 
-    extractors = dict(slowfast_ckpt=args.slowfast_ckpt, caption_model=args.caption_model,
-                      caption_backend=args.caption_backend, caption_encoder=args.caption_encoder,
-                      device=args.device, slowfast_crop_size=args.slowfast_crop_size)
+    extractors = dict(slowfast_ckpt=args.slowfast_ckpt, caption_model=args.cap_model,
+                      caption_backend=args.cap_backend, caption_encoder=args.cap_text_encoder,
+                      device=run_from_args(args).device, slowfast_crop_size=args.slowfast_crop_size)
     path = Path(args.model)
     if path.is_file():
         retriever = MomentRetriever.from_checkpoint(path, clip_model=args.clip_model or DEFAULT_CLIP_MODEL,
@@ -81,9 +85,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m trdetr_cap.demo", description=__doc__.split("\n\n")[0])
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
+    return command_main("python -m trdetr_cap.demo", __doc__, add_arguments, run, argv)
 
 
 if __name__ == "__main__":

@@ -13,9 +13,10 @@ import argparse
 import shlex
 import sys
 
+from trdetr_cap.commands import command_main
 from trdetr_cap.config import DEFAULT_CLIP_MODEL
 
-PROG = "python -m trdetr_cap.export"  # recorded in the model card as the command that made the folder
+PROG = "trdetr-cap export"  # recorded in the model card as the command that made the folder
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,9 +49,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
+    return command_main("python -m trdetr_cap.export", __doc__, add_arguments, run, argv)
 
 
 if __name__ == "__main__":
