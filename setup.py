@@ -22,6 +22,8 @@ setup(
     entry_points={"console_scripts": ["trdetr-cap = trdetr_cap.cli:main"]},
     extras_require={
         "dev": ["pytest>=7", "ruff>=0.5"],
+        "demo": ["gradio>=6,<7"],  # trdetr-cap demo (tested with 6.31)
+        "test-browser": ["playwright>=1.40"],  # tests/test_demo_browser.py drives Debian's chromium with it
         "vllm": ["vllm"],
     },
 )

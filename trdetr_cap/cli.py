@@ -30,7 +30,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("synth", "generate the built-in synthetic dataset"),
     "ablate": ("ablate", "train config variants over seeds and tabulate them"),
     "viz": ("viz", "plot predictions against the ground truth"),
-    # issue 13: "demo": ("demo", "..."), "export": ("export", "...")
+    "export": ("export", "a checkpoint -> a shareable model folder (safetensors, config, model card)"),
+    "demo": ("demo", "a web page (Gradio) to try a model on your own videos"),
 }
 
 

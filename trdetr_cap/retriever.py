@@ -95,6 +95,21 @@ class MomentRetriever:
                               device, slowfast_crop_size)
 
     @classmethod
+    def from_pretrained(cls, name_or_path: str | Path, clip_model: str = "", slowfast_ckpt: str = "",
+                        caption_model: str = "", caption_backend: str = "transformers", caption_encoder: str = "",
+                        device: str = "auto", slowfast_crop_size: int = 224,
+                        revision: str | None = None) -> MomentRetriever:
+        """Load a model folder written by ``trdetr-cap export`` (a local directory, offline) or a hub repository id
+        (through ``huggingface_hub``); ``clip_model`` defaults to the query encoder the folder names. Other
+        arguments as :meth:`from_checkpoint`."""
+        from trdetr_cap.hub import load_pretrained
+
+        model, cfg, spec = load_pretrained(name_or_path, revision=revision)
+        clip_model = clip_model or spec["query"]["encoder"] or DEFAULT_CLIP_MODEL
+        return cls.from_model(model, cfg, clip_model, slowfast_ckpt, caption_model, caption_backend, caption_encoder,
+                              device, slowfast_crop_size)
+
+    @classmethod
     def from_model(cls, model: torch.nn.Module, cfg: Config, clip_model: str = DEFAULT_CLIP_MODEL,
                    slowfast_ckpt: str = "", caption_model: str = "", caption_backend: str = "transformers",
                    caption_encoder: str = "", device: str | torch.device = "auto",

@@ -14,9 +14,10 @@ Three ways to run a captioner:
   asks for ``transformers>=4.37.2``; its language model (InternLM2.5-7B-chat, remote code) relies on
   ``PreTrainedModel`` inheriting ``GenerationMixin``, which transformers 4.50 removed ("'InternLM2ForCausalLM' object
   has no attribute 'generate'"), so the working range is ``4.37.2 <= transformers <= 4.49``. Run it in a separate
-  environment, e.g. ``pip install "transformers>=4.37.2,<4.50" timm einops sentencepiece accelerate`` (plus
-  ``flash-attn`` optionally), with ``trust_remote_code=True``; bf16 needs ~16 GB of GPU memory. Frames are preprocessed
-  as its video demo does: one 448x448 tile per frame (bicubic), ImageNet mean/std, and the question
+  environment: ``bash scripts/captions.sh VIDEOS --out captions.jsonl`` creates ``.venv-captioner/`` with
+  ``transformers>=4.37.2,<4.50``, timm (+ torchvision), einops, sentencepiece, accelerate (``flash-attn`` optional)
+  and runs ``captions generate`` there, with ``trust_remote_code=True``; bf16 needs ~16 GB of GPU memory. Frames are
+  preprocessed as its video demo does: one 448x448 tile per frame (bicubic), ImageNet mean/std, and the question
   ``Frame1: <image>\\nFrame2: <image>\\n...{prompt}``.
 
 * ``vllm`` -- :class:`VLLMBackend`: vLLM's offline ``LLM.chat`` for throughput at dataset scale (optional dependency,
@@ -179,10 +180,36 @@ def check_internvl2_transformers(version: str) -> None:
     if not low <= parts <= high:
         raise ValueError(
             f"the internvl2 backend (InternVL2 remote code) needs 4.37.2 <= transformers <= 4.49, this environment "
-            f"has {version}: run it in a separate environment (pip install 'transformers>=4.37.2,<4.50' timm "
-            f"sentencepiece), or use --cap_backend vllm with --cap_model OpenGVLab/InternVL2-8B, or --cap_backend "
+            f"has {version}: run it in its own environment (bash scripts/captions.sh VIDEOS --out captions.jsonl "
+            f"creates one), or use --cap_backend vllm with --cap_model OpenGVLab/InternVL2-8B, or --cap_backend "
             f"transformers with an -hf checkpoint such as --cap_model OpenGVLab/InternVL3-8B-hf"
         )
+
+
+# what InternVL2's remote code files import beyond torch (modeling_intern_vit: einops, timm's DropPath; the InternLM2
+# tokenizer: sentencepiece; device placement: accelerate); scripts/captioner/internvl2.txt installs them
+INTERNVL2_REMOTE_IMPORTS = ("einops", "timm.models.layers", "sentencepiece", "accelerate")
+
+
+def check_internvl2_environment() -> None:
+    """Raise before any download when this environment cannot run InternVL2's remote code: the transformers range,
+    the modules it imports (importing them, so e.g. a torchvision that does not fit torch fails here), and the
+    ``generate`` its language model inherits from ``PreTrainedModel``."""
+    import importlib
+
+    import transformers
+    from transformers.modeling_utils import PreTrainedModel
+
+    check_internvl2_transformers(transformers.__version__)
+    for name in INTERNVL2_REMOTE_IMPORTS:
+        try:
+            importlib.import_module(name)
+        except Exception as e:  # noqa: BLE001 - a broken install raises anything; all mean "cannot run"
+            raise ValueError(f"the internvl2 backend needs {name.split('.')[0]} ({type(e).__name__}: {e}); "
+                             "create its environment with: bash scripts/captions.sh --setup-only") from None
+    if not hasattr(PreTrainedModel, "generate"):
+        raise ValueError(f"transformers {transformers.__version__}: PreTrainedModel has no generate(), which "
+                         "InternVL2's remote InternLM2 needs")
 
 
 class InternVL2RemoteBackend:
@@ -190,10 +217,9 @@ class InternVL2RemoteBackend:
 
     def __init__(self, model: str, device: str | torch.device = "cuda", dtype: str = "auto",
                  max_new_tokens: int = 48):
-        import transformers
         from transformers import AutoModel, AutoTokenizer
 
-        check_internvl2_transformers(transformers.__version__)
+        check_internvl2_environment()
 
         self.device = torch.device(device)
         self.dtype = _dtype(dtype, self.device)
