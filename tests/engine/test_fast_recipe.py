@@ -4,6 +4,7 @@ history, time-to-accuracy tables, and torch.compile's losses against eager."""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import torch
@@ -110,8 +111,15 @@ def test_time_to_accuracy_by_hand(tmp_path, capsys):
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(os.environ.get("TRDETR_CAP_TEST_COMPILE") != "1",
+                    reason="TorchDynamo tracing takes 2+ CPU-minutes; set TRDETR_CAP_TEST_COMPILE=1 to run it")
 def test_compiled_training_steps_give_the_eager_losses(video_data, tmp_path):
-    """--compile: the same weights, batches and (no) dropout give the eager losses over a few steps."""
+    """--compile: the same weights, batches and (no) dropout give the eager losses over a few steps.
+
+    Through the aot_eager backend: TorchDynamo's graph capture (with its graph breaks and dynamic shapes) and
+    AOTAutograd's forward/backward split, as ``--compile`` uses them, without inductor's C++ code generation, which
+    takes many CPU-minutes on the 2-core CI machine; bench/bench_compile.py compares inductor's losses with eager's.
+    """
     from torch.utils.data import DataLoader
 
     from trdetr_cap.data import build_dataset, collate
@@ -124,13 +132,13 @@ def test_compiled_training_steps_give_the_eager_losses(video_data, tmp_path):
                       dropout=0.0, input_dropout=0.0)
     dataset = build_dataset(cfg, "train")
     infer_feature_dims(cfg, dataset)
-    batches = list(DataLoader(dataset, batch_size=8, collate_fn=collate))[:2]  # compiling takes ~2 CPU-minutes
+    batches = list(DataLoader(dataset, batch_size=8, collate_fn=collate))[:2]
     losses = {}
     for compiled in (False, True):
         torch.manual_seed(0)
         model, criterion = build_model(cfg)
         model.train()
-        forward = compile_model(model) if compiled else model
+        forward = compile_model(model, backend="aot_eager") if compiled else model
         optimizer = build_optimizer(cfg, model)
         losses[compiled] = []
         for batch in batches:

@@ -259,13 +259,14 @@ def _run(cfg: Config, run: RunConfig, device: torch.device, info: DistInfo, run_
     return _report_best(run_dir, state, logger) if info.is_main else None
 
 
-def compile_model(model: torch.nn.Module) -> torch.nn.Module:
+def compile_model(model: torch.nn.Module, backend: str = "inductor") -> torch.nn.Module:
     """``torch.compile`` of the training forward (dynamic shapes: every batch is padded to its own lengths).
 
     The eager module keeps the weights, so checkpoints and evaluation are unchanged; bench/bench_compile.py measures
-    the step time against eager.
+    the step time against eager. ``backend`` other than inductor is for tests (aot_eager: the same graph capture and
+    autograd split without generating C++ kernels, which takes minutes on a small CPU).
     """
-    return torch.compile(model, dynamic=True)
+    return torch.compile(model, dynamic=True, backend=backend)
 
 
 class CurvePlotter:
