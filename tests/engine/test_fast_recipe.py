@@ -11,11 +11,11 @@ import torch
 import yaml
 from tiny_runs import REPO_ROOT, tiny_config, tiny_run
 
+from trdetr_cap.commands.train import main as train_main
 from trdetr_cap.config import Config, RunConfig, load_config
 from trdetr_cap.engine.checkpoint import load_checkpoint
 from trdetr_cap.engine.schedule import lr_factor
 from trdetr_cap.engine.time_to_accuracy import collect_curves, first_epoch_reaching, main, tta_table
-from trdetr_cap.engine.train import main as train_main
 from trdetr_cap.engine.train import train
 from trdetr_cap.utils.io import read_jsonl
 
