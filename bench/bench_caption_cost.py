@@ -26,7 +26,8 @@ from trdetr_cap.config import apply_overrides, load_config
 from trdetr_cap.data import build_dataset, collate
 from trdetr_cap.engine.ablation import load_variants
 from trdetr_cap.engine.loop import weighted_losses
-from trdetr_cap.engine.train import build_optimizer, infer_feature_dims
+from trdetr_cap.engine.schedule import build_optimizer
+from trdetr_cap.engine.train import infer_feature_dims
 from trdetr_cap.models import build_model, count_parameters
 
 ROOT = Path(__file__).resolve().parents[1]

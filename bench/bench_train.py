@@ -31,7 +31,8 @@ from trdetr_cap.data import build_dataset, collate, move_to_device
 from trdetr_cap.data.synthetic import SyntheticParams, generate, synthetic_overrides
 from trdetr_cap.device import resolve_device
 from trdetr_cap.engine.loop import run_inference, weighted_losses
-from trdetr_cap.engine.train import build_optimizer, infer_feature_dims
+from trdetr_cap.engine.schedule import build_optimizer
+from trdetr_cap.engine.train import infer_feature_dims
 from trdetr_cap.eval import evaluate
 from trdetr_cap.models import build_model
 from trdetr_cap.models.layers import Dropout

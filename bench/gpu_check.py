@@ -39,7 +39,8 @@ from trdetr_cap.config import load_config
 from trdetr_cap.data import build_dataset, collate, move_to_device
 from trdetr_cap.data.synthetic import SyntheticParams, generate, synthetic_overrides
 from trdetr_cap.engine.loop import autocast_context, run_inference, train_one_epoch, weighted_losses
-from trdetr_cap.engine.train import build_optimizer, infer_feature_dims
+from trdetr_cap.engine.schedule import build_optimizer
+from trdetr_cap.engine.train import infer_feature_dims
 from trdetr_cap.models import build_model
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -37,6 +37,8 @@ EarlyFusion = Literal["none", "concat", "gated"]
 CaptionBackend = Literal["internvl2", "transformers", "vllm"]
 SpanScale = Literal["duration", "feat_len"]
 Preload = Literal["auto", "always", "never"]
+AnchorInit = Literal["learned", "saliency"]
+LrSchedule = Literal["step", "cosine"]
 
 DEFAULT_CLIP_MODEL = "openai/clip-vit-base-patch32"  # the CLIP of the released features (video, query, captions)
 DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
@@ -112,6 +114,13 @@ class ModelConfig:
                                              "the original")
     aux_loss: bool = setting(True, "losses on every decoder layer")
     mr2hd_scale: float = setting(1.0, "multiplies the MR2HD weights w_t = <g, v_t>; 1 = the original")
+    # the fast-convergence recipe (configs/recipes/fast.yaml, docs/fast_recipe.md); the defaults are the original
+    dn_groups: int = setting(0, "denoising: groups of noised ground-truth spans fed to the decoder as extra queries "
+                                "in training; 0 = off (the original)")
+    dn_span_noise: float = setting(0.4, "denoising: a span's centre moves by up to this x width / 2 and its width is "
+                                        "scaled by 1 +- this", above=0)
+    anchor_init: AnchorInit = setting("learned", "initial decoder anchors: learned (the original) or saliency (the "
+                                                 "encoder's best above-mean saliency runs, the rest learned)")
 
 
 @dataclass
@@ -205,6 +214,16 @@ class TrainConfig:
     seed: int = setting(2017, "seed of every RNG (rank r of a DDP run uses seed + r)")
     amp: bool = setting(False, "bf16 autocast on CUDA (ignored on CPU); off = fp32 as the original")
     deterministic: bool = setting(False, "deterministic cuDNN kernels (slower; repeatable CUDA numbers)")
+    # the fast-convergence recipe (docs/fast_recipe.md); the defaults are the original StepLR schedule
+    lr_schedule: LrSchedule = setting("step", "step: StepLR every lr_drop epochs (the original); cosine: per step, "
+                                              "linear warmup then cosine decay to min_lr_ratio x lr")
+    warmup_epochs: float = setting(0.0, "cosine schedule: linear warmup over this many epochs")
+    min_lr_ratio: float = setting(0.0, "cosine schedule: the last step's lr as a fraction of the peak",
+                                  at_most=1)
+    head_lr_mult: float = setting(1.0, "lr multiplier of the prediction heads (class, span, saliency, anchor "
+                                       "deltas); 1 = one group as the original", above=0)
+    lr_ref_bsz: int | None = setting(None, "the batch size lr is given for: lr x sqrt(bsz / lr_ref_bsz); none = "
+                                           "lr as given", above=0)
 
 
 @dataclass
@@ -251,6 +270,7 @@ class RunConfig:
     device: str = setting("auto", "auto, cpu, cuda, cuda:N or mps")
     num_workers: int = setting(0, "DataLoader workers; 0 on CPU (workers beside torch's threads thrash 2 cores)")
     preload: Preload = setting("auto", "hold the feature stores in RAM: auto (when they fit), always or never")
+    compile: bool = setting(False, "torch.compile the training forward (bench/bench_compile.py); off = eager")
 
 
 SECTIONS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Config))

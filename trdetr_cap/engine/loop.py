@@ -86,6 +86,13 @@ def _criterion_or_non_finite(criterion, outputs, targets, epoch: int, step: int)
         raise
 
 
+def uses_denoising(model: torch.nn.Module) -> bool:
+    """Whether the model (possibly DDP-wrapped or compiled) trains with denoising queries (``dn_groups`` > 0)."""
+    base = getattr(model, "_orig_mod", model)
+    base = getattr(base, "module", base)
+    return getattr(base, "dn_groups", 0) > 0
+
+
 def train_one_epoch(
     model: torch.nn.Module,
     criterion: torch.nn.Module,
@@ -96,8 +103,10 @@ def train_one_epoch(
     grad_clip: float = 0.1,
     amp: bool = False,
     progress: bool = True,
+    lr_scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
 ) -> dict[str, float]:
-    """One pass over ``loader``: forward, weighted loss sum, backward, grad-norm clip, step.
+    """One pass over ``loader``: forward, weighted loss sum, backward, grad-norm clip, step (and ``lr_scheduler``
+    after every step when given: the per-step schedules of engine/schedule.py).
 
     Returns per-sample averages of the weighted losses (``loss_overall`` included; logged-only values unweighted).
     Raises :class:`NonFiniteLossError` before the optimizer step of a step whose total loss is NaN/inf.
@@ -106,10 +115,14 @@ def train_one_epoch(
     criterion.train()
     weight_dict = criterion.weight_dict
     meter = LossMeter()
+    denoising = uses_denoising(model)
     for step, batch in enumerate(progress_bar(loader, f"train epoch {epoch + 1}", unit="batch", disable=not progress)):
         batch = move_to_device(batch, device)
+        inputs = batch["inputs"]
+        if denoising:  # the denoising queries are made from the ground-truth spans
+            inputs = {**inputs, "dn_span_labels": batch["targets"]["span_labels"]}
         with autocast_context(device, amp):
-            outputs = model(**batch["inputs"])
+            outputs = model(**inputs)
         losses = _criterion_or_non_finite(criterion, _to_float32(outputs), batch["targets"], epoch, step)
         logged = weighted_losses(losses, weight_dict)
         total = logged["loss_overall"]
@@ -121,6 +134,8 @@ def train_one_epoch(
         if grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
         optimizer.step()
+        if lr_scheduler is not None:
+            lr_scheduler.step()
         meter.update(logged, n=len(batch["meta"]))
     return meter.averages()
 

@@ -39,6 +39,7 @@ from trdetr_cap.engine.checkpoint import load_checkpoint, load_model_state, rest
 from trdetr_cap.engine.distributed import DistInfo, barrier, broadcast_flag, cleanup, init_distributed
 from trdetr_cap.engine.history import History
 from trdetr_cap.engine.loop import NonFiniteLossError, run_inference, train_one_epoch
+from trdetr_cap.engine.schedule import build_optimizer, build_scheduler
 from trdetr_cap.errors import Interrupted, UserError
 from trdetr_cap.models import build_model, count_parameters
 from trdetr_cap.plots import plot_history
@@ -71,16 +72,6 @@ def infer_feature_dims(cfg: Config, dataset: Any) -> None:
         elif have and want != have:
             raise ConfigError(f"config {section}.{name}={want}, but the features have width {have} "
                               f"(set {name}: null to infer it from the data)")
-
-
-def build_optimizer(cfg: Config, model: torch.nn.Module) -> torch.optim.AdamW:
-    """AdamW over every trainable parameter, weight decay on all of them (biases and norms too, as the original).
-
-    The fused kernel (CPU and CUDA) is the same update rule in one pass, faster than the per-tensor loop
-    (docs/measurements.md).
-    """
-    params = [p for p in model.parameters() if p.requires_grad]
-    return torch.optim.AdamW(params, lr=cfg.train.lr, weight_decay=cfg.train.wd, fused=True)
 
 
 # val metrics drawn in curves.png, where the dataset's brief has them
@@ -224,7 +215,8 @@ def _run(cfg: Config, run: RunConfig, device: torch.device, info: DistInfo, run_
     model.to(device)
     criterion.to(device)
     optimizer = build_optimizer(cfg, model)
-    lr_scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.train.lr_drop)
+    train_loader, val_loader, sampler = _loaders(cfg, run.num_workers, train_set, val_set, info, device)
+    lr_scheduler, step_per_batch = build_scheduler(cfg, optimizer, len(train_loader))
     state, start_epoch, ckpt = RunState(), 0, None
     if resuming:
         ckpt = load_checkpoint(run_dir / "model_latest.ckpt")  # on CPU: RNG states must stay CPU tensors
@@ -246,10 +238,11 @@ def _run(cfg: Config, run: RunConfig, device: torch.device, info: DistInfo, run_
         ids = [info.local_rank] if device.type == "cuda" else None
         # the never-used text position embedding (kept for the faithful parameter count) gets no gradient
         model = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids, find_unused_parameters=True)
-    train_loader, val_loader, sampler = _loaders(cfg, run.num_workers, train_set, val_set, info, device)
+    forward_model = compile_model(model) if run.compile else model
     gt_rows = _ground_truth(val_set) if val_set is not None else None
     writer = _tensorboard(cfg, run_dir, start_epoch) if info.is_main else None
     history = History(run_dir / "history.jsonl", keep_upto=start_epoch) if info.is_main else None
+    curves = CurvePlotter(run_dir / "curves.png", title=str(run_dir))
     if ckpt is not None:
         restore_rng_state(ckpt["rng"])  # last: building the model and loaders above must not shift the streams
 
@@ -257,16 +250,18 @@ def _run(cfg: Config, run: RunConfig, device: torch.device, info: DistInfo, run_
         if sampler is not None:
             sampler.set_epoch(epoch)
         tic = time.perf_counter()
+        lr = optimizer.param_groups[0]["lr"]  # the epoch's (first step's) lr
         try:
-            losses = train_one_epoch(model, criterion, train_loader, optimizer, device, epoch,
-                                     cfg.train.grad_clip, cfg.train.amp, progress=info.is_main)
+            losses = train_one_epoch(forward_model, criterion, train_loader, optimizer, device, epoch,
+                                     cfg.train.grad_clip, cfg.train.amp, progress=info.is_main,
+                                     lr_scheduler=lr_scheduler if step_per_batch else None)
         except NonFiniteLossError as e:
             last = run_dir / "model_latest.ckpt"
             kept = f"the last good checkpoint is {last} (epoch {epoch})" if last.is_file() else "no checkpoint was kept"
             logger.error("%s. Stopping; %s.", e, kept)
             raise
-        lr = optimizer.param_groups[0]["lr"]
-        lr_scheduler.step()
+        if not step_per_batch:
+            lr_scheduler.step()
         if info.is_main:
             logger.info("epoch %d/%d (%.1f s) lr %.2e | %s", epoch + 1, cfg.train.n_epoch,
                         time.perf_counter() - tic, lr, _fmt(losses))
@@ -279,7 +274,7 @@ def _run(cfg: Config, run: RunConfig, device: torch.device, info: DistInfo, run_
         if info.is_main and val_loader is not None and ((epoch + 1) % cfg.train.eval_epoch_interval == 0 or last_epoch):
             stop = _evaluate_and_select(cfg, model, criterion, optimizer, lr_scheduler, val_loader, gt_rows,
                                         device, epoch, state, run_dir, logger, writer, history)
-            plot_history(history.rows, run_dir / "curves.png", CURVE_METRICS, title=str(run_dir))
+            curves.maybe_draw(history.rows)
         if info.is_main:
             save_checkpoint(run_dir / "model_latest.ckpt", model=model, optimizer=optimizer,
                             lr_scheduler=lr_scheduler, epoch=epoch, config=cfg.to_dict(),
@@ -295,9 +290,40 @@ def _run(cfg: Config, run: RunConfig, device: torch.device, info: DistInfo, run_
             return None
     if writer is not None:
         writer.close()
-        plot_history(history.rows, run_dir / "curves.png", CURVE_METRICS, title=str(run_dir))
+        curves.draw(history.rows)
     barrier(info)
     return _report_best(run_dir, state, logger) if info.is_main else None
+
+
+def compile_model(model: torch.nn.Module, backend: str = "inductor") -> torch.nn.Module:
+    """``torch.compile`` of the training forward (dynamic shapes: every batch is padded to its own lengths).
+
+    The eager module keeps the weights, so checkpoints and evaluation are unchanged; bench/bench_compile.py measures
+    the step time against eager. ``backend`` other than inductor is for tests (aot_eager: the same graph capture and
+    autograd split without generating C++ kernels, which takes minutes on a small CPU).
+    """
+    return torch.compile(model, dynamic=True, backend=backend)
+
+
+class CurvePlotter:
+    """Redraws ``curves.png`` after an evaluation at most every ``min_interval_s`` seconds (and always on ``draw``).
+
+    Why: a matplotlib redraw costs ~1 CPU-second, as much as a whole epoch of the slim synthetic model; with an
+    evaluation every epoch the redraws were a third of the run. TensorBoard has the live curves; the PNG is also
+    drawn at the first evaluation and at the end of the run.
+    """
+
+    def __init__(self, path: Path, title: str, min_interval_s: float = 60.0):
+        self.path, self.title, self.min_interval_s = path, title, min_interval_s
+        self.last: float | None = None
+
+    def maybe_draw(self, rows: list[dict[str, Any]]) -> None:
+        if self.last is None or time.monotonic() - self.last >= self.min_interval_s:
+            self.draw(rows)
+
+    def draw(self, rows: list[dict[str, Any]]) -> None:
+        plot_history(rows, self.path, CURVE_METRICS, title=self.title)
+        self.last = time.monotonic()
 
 
 def _apply_resume_flags(cfg: Config, saved: dict[str, Any], optimizer, lr_scheduler) -> None:
@@ -308,7 +334,8 @@ def _apply_resume_flags(cfg: Config, saved: dict[str, Any], optimizer, lr_schedu
         group["initial_lr"] *= scale
         group["weight_decay"] = cfg.train.wd
     lr_scheduler.base_lrs = [lr * scale for lr in lr_scheduler.base_lrs]
-    lr_scheduler.step_size = cfg.train.lr_drop
+    if isinstance(lr_scheduler, torch.optim.lr_scheduler.StepLR):
+        lr_scheduler.step_size = cfg.train.lr_drop
 
 
 def _tensorboard(cfg: Config, run_dir: Path, start_epoch: int):

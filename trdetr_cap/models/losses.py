@@ -63,6 +63,21 @@ def span_losses(pred_spans: torch.Tensor, span_labels: list[dict], indices: list
     return {"loss_span": F.l1_loss(src, tgt), "loss_giou": (1 - giou).mean()}
 
 
+def denoising_losses(pred_logits: torch.Tensor, pred_spans: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor,
+                     alpha: float, gamma: float) -> dict[str, torch.Tensor]:
+    """Losses of the denoising queries against the span each was made from (no matching): L1 on cxw, 1 - gIoU and
+    the focal loss with target foreground, each averaged over the valid queries.
+
+    pred_logits (B, M, 2), pred_spans (B, M, 2) cxw, targets (B, M, 2) cxw, valid (B, M) bool.
+    """
+    src, tgt = pred_spans.float()[valid], targets.float()[valid]
+    giou = torch.diag(generalized_temporal_iou(span_cxw_to_xx(src), span_cxw_to_xx(tgt)))
+    logits = pred_logits.float()[valid]
+    labels = torch.stack([torch.ones_like(logits[:, 0]), torch.zeros_like(logits[:, 0])], dim=-1)
+    return {"loss_span": F.l1_loss(src, tgt), "loss_giou": (1 - giou).mean(),
+            "loss_label": sigmoid_focal_loss(logits, labels, alpha, gamma).mean()}
+
+
 def rank_contrastive_loss(scores: torch.Tensor, labels: torch.Tensor, video_mask: torch.Tensor, tau: float = 0.5,
                           divisor: float = ORIGINAL_RANK_DIVISOR) -> torch.Tensor:
     """Rank-aware contrastive loss over thresholds r = 1..11, vectorised over r.
@@ -203,6 +218,15 @@ class SetCriterion(nn.Module):
         if "saliency_pos_labels" in targets:
             losses["loss_saliency"] = self.saliency_loss(outputs, targets)
         losses.update(self.alignment_losses(outputs, targets))
+        if "dn_outputs" in outputs:  # training with denoising queries (model.dn_groups > 0)
+            dn = outputs["dn_outputs"]
+            n_layers = len(dn["pred_logits"])
+            layers = range(n_layers) if "aux_outputs" in outputs else [n_layers - 1]
+            for layer in layers:
+                suffix = "_dn" if layer == n_layers - 1 else f"_dn_{layer}"
+                terms = denoising_losses(dn["pred_logits"][layer], dn["pred_spans"][layer], dn["targets"],
+                                         dn["valid"], self.focal_alpha, self.focal_gamma)
+                losses.update({f"{k}{suffix}": v for k, v in terms.items()})
         return losses
 
 
@@ -215,6 +239,11 @@ def build_criterion(cfg: Config) -> SetCriterion:
     if cfg.model.aux_loss:
         for i in range(cfg.model.dec_layers - 1):
             weight_dict.update({f"{k}_{i}": v for k, v in moment.items()})
+    if cfg.model.dn_groups > 0:  # the denoising queries' losses, per decoder layer, with the moment weights
+        weight_dict.update({f"{k}_dn": v for k, v in moment.items()})
+        if cfg.model.aux_loss:
+            for i in range(cfg.model.dec_layers - 1):
+                weight_dict.update({f"{k}_dn_{i}": v for k, v in moment.items()})
     weight_dict.update(loss_saliency=lc.lw_saliency, loss_vtc=lc.vtc_loss_coef, loss_ctc=lc.ctc_loss_coef)
     if cfg.caption.cap_align_loss_coef > 0:
         weight_dict["loss_cap_align"] = cfg.caption.cap_align_loss_coef

@@ -152,9 +152,12 @@ class ProjectionFreeAttention(nn.Module):
         return x.view(b, n, self.nheads, width // self.nheads).transpose(1, 2)
 
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-                key_padding_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """key_padding_mask (B, Lk) True = padded."""
+                key_padding_mask: torch.Tensor | None = None,
+                allowed_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """key_padding_mask (B, Lk) True = padded; allowed_mask (B, Lq, Lk) True = may attend (one of the two)."""
         allowed = None if key_padding_mask is None else ~key_padding_mask[:, None, None, :]
+        if allowed_mask is not None:
+            allowed = allowed_mask[:, None]
         out = F.scaled_dot_product_attention(self._heads(q), self._heads(k), self._heads(v), attn_mask=allowed,
                                              dropout_p=self.dropout if self.training else 0.0)
         return self.out_proj(out.transpose(1, 2).flatten(2))
@@ -193,11 +196,13 @@ class DecoderLayer(nn.Module):
         return torch.cat(parts, dim=3).view(bsz, n, 2 * dim)
 
     def forward(self, tgt: torch.Tensor, memory: torch.Tensor, memory_padding_mask: torch.Tensor,
-                memory_pos: torch.Tensor, query_pos: torch.Tensor, query_sine: torch.Tensor) -> torch.Tensor:
-        """tgt, query_pos, query_sine (B, Nq, D); memory, memory_pos (B, Lv, D) -> (B, Nq, D)."""
+                memory_pos: torch.Tensor, query_pos: torch.Tensor, query_sine: torch.Tensor,
+                self_attn_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """tgt, query_pos, query_sine (B, Nq, D); memory, memory_pos (B, Lv, D); self_attn_mask (B, Nq, Nq) True =
+        may attend, or None (all queries see each other) -> (B, Nq, D)."""
         q = self.sa_qcontent_proj(tgt) + self.sa_qpos_proj(query_pos)
         k = self.sa_kcontent_proj(tgt) + self.sa_kpos_proj(query_pos)
-        tgt = self.norm1(tgt + self.dropout1(self.self_attn(q, k, self.sa_v_proj(tgt))))
+        tgt = self.norm1(tgt + self.dropout1(self.self_attn(q, k, self.sa_v_proj(tgt), allowed_mask=self_attn_mask)))
 
         q_content = self.ca_qcontent_proj(tgt)
         k_content = self.ca_kcontent_proj(memory)
@@ -231,15 +236,19 @@ class AnchorDecoder(nn.Module):
         nn.init.zeros_(self.bbox_embed.layers[-1].bias)
 
     def forward(self, memory: torch.Tensor, memory_padding_mask: torch.Tensor, memory_pos: torch.Tensor,
-                anchors_unsigmoid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """memory, memory_pos (B, Lv, D); anchors_unsigmoid (Nq, 2).
+                anchors_unsigmoid: torch.Tensor,
+                self_attn_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """memory, memory_pos (B, Lv, D); anchors_unsigmoid (Nq, 2) shared by the batch (the original's learned
+        anchors) or (B, Nq, 2) per sample; self_attn_mask (B, Nq, Nq) True = may attend, or None.
 
         Returns hs (n_layers, B, Nq, D) after the final LayerNorm, and references (n_layers, B, Nq, 2): the anchor
         that was the *input* of each layer. References after the first keep their gradient (into ``bbox_embed``);
         only the copy fed to the next layer is detached, as the original.
         """
         bsz = memory.shape[0]
-        anchors = anchors_unsigmoid.sigmoid()[None].expand(bsz, -1, -1)
+        anchors = anchors_unsigmoid.sigmoid()
+        if anchors.dim() == 2:
+            anchors = anchors[None].expand(bsz, -1, -1)
         tgt = memory.new_zeros(bsz, anchors.shape[1], self.dim)
         hs, references = [], [anchors]
         for layer_id, layer in enumerate(self.layers):
@@ -249,7 +258,7 @@ class AnchorDecoder(nn.Module):
                 query_sine = query_sine * self.query_scale(tgt)
             width_modulation = self.ref_anchor_head(tgt).sigmoid()[..., 0] / anchors[..., 1]
             query_sine = query_sine * width_modulation[..., None]
-            tgt = layer(tgt, memory, memory_padding_mask, memory_pos, query_pos, query_sine)
+            tgt = layer(tgt, memory, memory_padding_mask, memory_pos, query_pos, query_sine, self_attn_mask)
             new_anchors = (self.bbox_embed(tgt) + inverse_sigmoid(anchors)).sigmoid()
             if layer_id < len(self.layers) - 1:
                 references.append(new_anchors)

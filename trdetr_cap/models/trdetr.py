@@ -15,6 +15,7 @@ from torch.nn.utils.rnn import pack_padded_sequence
 
 from trdetr_cap.config import CaptionConfig, FixConfig, ModelConfig
 from trdetr_cap.models.caption_fusion import CaptionFusion, Captions
+from trdetr_cap.models.denoising import build_denoising_queries, saliency_anchors
 from trdetr_cap.models.layers import MLP, TextPositionEmbedding, VideoPositionEmbedding, build_input_projection
 from trdetr_cap.models.refinement import QueryGuidedRefinement
 from trdetr_cap.models.srf import SRF, srf_enabled
@@ -92,6 +93,12 @@ class TRDETR(nn.Module):
         self.fix_hd2mr_mask = fixes.fix_hd2mr_mask
         self.fix_mr2hd_span = fixes.fix_mr2hd_span
         self.mr2hd_scale = mc.mr2hd_scale
+        if mc.anchor_init not in ("learned", "saliency"):
+            raise ValueError(f"model.anchor_init must be 'learned' or 'saliency', got {mc.anchor_init!r}")
+        if mc.dn_groups < 0:
+            raise ValueError(f"model.dn_groups must be >= 0, got {mc.dn_groups}")
+        self.anchor_init = mc.anchor_init
+        self.dn_groups, self.dn_span_noise = mc.dn_groups, mc.dn_span_noise
         cap_on = caption_cfg.fusion_enabled()
         if caption_cfg.enabled() and caption_cfg.cap_feat_dim is None:
             raise ValueError("caption.cap_feat_dim must be set when a caption piece is on; training infers it "
@@ -129,8 +136,12 @@ class TRDETR(nn.Module):
 
     def forward(self, src_txt: torch.Tensor, src_txt_mask: torch.Tensor, src_vid: torch.Tensor,
                 src_vid_mask: torch.Tensor, src_cap: torch.Tensor | None = None,
-                src_cap_mask: torch.Tensor | None = None) -> dict:
-        """src_txt (B, Lt, Dt), src_vid (B, Lv, Dv), src_cap (B, Lv, Dc); masks (B, L*) float with 1 = valid."""
+                src_cap_mask: torch.Tensor | None = None, dn_span_labels: list[dict] | None = None) -> dict:
+        """src_txt (B, Lt, Dt), src_vid (B, Lv, Dv), src_cap (B, Lv, Dc); masks (B, L*) float with 1 = valid.
+
+        ``dn_span_labels`` (the targets' span_labels) adds denoising queries in training when ``dn_groups`` > 0;
+        their outputs are ``out["dn_outputs"]`` and every other output is that of the matching queries.
+        """
         _check_text(src_txt, src_txt_mask)
         captions = None
         if self.caption_fusion is not None:
@@ -145,10 +156,25 @@ class TRDETR(nn.Module):
         # vid / txt are the pre-refinement projections (src_vid_ed / src_txt_ed): CTC, VTC and MR2HD read these
 
         memory, prior = self.encode(vid, txt, src_vid_mask, src_txt_mask, captions)
+        anchors = self.query_embed.weight  # (Nq, 2)
+        if self.anchor_init == "saliency":
+            anchors = saliency_anchors(self.saliency_head(memory), src_vid_mask, anchors)  # (B, Nq, 2)
+        dn, self_attn_mask = None, None
+        if self.dn_groups > 0 and self.training and dn_span_labels is not None:
+            dn = build_denoising_queries(dn_span_labels, anchors.shape[-2], self.dn_groups, self.dn_span_noise)
+            if anchors.dim() == 2:
+                anchors = anchors[None].expand(len(memory), -1, -1)
+            anchors, self_attn_mask = torch.cat([anchors, dn.anchors.to(anchors.dtype)], dim=1), dn.attn_mask
         hs, references = self.decoder(memory, ~src_vid_mask.bool(), self.video_pos(src_vid_mask).to(memory.dtype),
-                                      self.query_embed.weight)
+                                      anchors, self_attn_mask)
         outputs_class = self.class_embed(hs)  # (n_dec, B, Nq, 2)
         outputs_span = (self.span_embed(hs) + inverse_sigmoid(references)).sigmoid()  # (n_dec, B, Nq, 2) cxw
+        dn_outputs = None
+        if dn is not None:
+            n_match = self.query_embed.num_embeddings
+            dn_outputs = {"pred_logits": outputs_class[:, :, n_match:], "pred_spans": outputs_span[:, :, n_match:],
+                          "targets": dn.targets, "valid": dn.valid}  # (n_dec, B, M, 2) each; (B, M, 2); (B, M)
+            outputs_class, outputs_span = outputs_class[:, :, :n_match], outputs_span[:, :, :n_match]
         saliency = self.mr2hd(outputs_class[-1], outputs_span[-1], memory, vid, src_vid_mask)
         if prior is not None:
             saliency = saliency + self.caption_fusion.prior.saliency_scale * prior
@@ -169,6 +195,8 @@ class TRDETR(nn.Module):
             out.update(self.caption_fusion.extra_outputs(captions, vid_nocap, prior))
         if srf is not None:
             out.update(srf.extras)
+        if dn_outputs is not None:
+            out["dn_outputs"] = dn_outputs
         return out
 
     def encode(self, vid: torch.Tensor, txt: torch.Tensor, video_mask: torch.Tensor, text_mask: torch.Tensor,
