@@ -155,7 +155,7 @@ CASES = [
      "no_query.jsonl:1", ["f2"]),
     ("extract-unknown-device", lambda w: ["trdetr_cap.extract", "videos", str(w["video"]), "--clip_model",
                                           str(w["clip"]), "--device", "npu", "--out", str(w["root"] / "f3")],
-     "--device npu", ["f3"]),
+     "--device: 'npu' is not one of", ["f3"]),
     ("captions-merge-torn", lambda w: ["trdetr_cap.captions", "merge", str(w["root"] / "torn.jsonl"),
                                        "--out", str(w["root"] / "c.jsonl")], "torn.jsonl:2", ["c.jsonl"]),
     ("captions-mistyped-model", lambda w: ["trdetr_cap.captions", "generate", str(w["video"]), "--cap_model",

@@ -94,7 +94,7 @@ def run_queries(retriever, video: str | Path | None, queries_text: str, top_k: i
         with tempfile.NamedTemporaryFile(dir=plot_dir, prefix="plot_", suffix=".png", delete=False) as f:
             result.plots[query] = str(plot_result(pred, f.name))
     result.captions = caption_rows(encoded["captions"], retriever.cfg.captioner.cap_stride)
-    n_clips = len(encoded["video"])
+    n_clips = len(encoded["video_sets"][0])
     result.status = (f"{len(queries)} quer{'y' if len(queries) == 1 else 'ies'}, {encoded['duration']:.1f} s of video "
                      f"in {n_clips} clips of {retriever.cfg.data.clip_len:g} s"
                      + (f" (longer than {retriever.cfg.data.max_v_l} clips: sliding windows)"
