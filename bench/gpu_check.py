@@ -38,7 +38,7 @@ from torch.utils.data import DataLoader
 from trdetr_cap.config import load_config
 from trdetr_cap.data import build_dataset, collate, move_to_device
 from trdetr_cap.data.synthetic import SyntheticParams, generate, synthetic_overrides
-from trdetr_cap.engine.loop import autocast_context, run_inference, train_one_epoch, weighted_losses
+from trdetr_cap.engine.loop import autocast_context, run_inference, to_float32, train_one_epoch, weighted_losses
 from trdetr_cap.engine.schedule import build_optimizer
 from trdetr_cap.engine.train import infer_feature_dims
 from trdetr_cap.models import build_model
@@ -81,16 +81,6 @@ def qvh_setup(data_root: Path, n_train: int, n_val: int):
     train_set = build_dataset(cfg, "train")
     infer_feature_dims(cfg, train_set)
     return cfg, train_set, root
-
-
-def to_float32(obj):
-    if torch.is_tensor(obj):
-        return obj.float() if obj.is_floating_point() else obj
-    if isinstance(obj, dict):
-        return {k: to_float32(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [to_float32(v) for v in obj]
-    return obj
 
 
 def fwd_bwd(model, criterion, batch, device: torch.device, amp: bool = False) -> tuple[float, dict[str, torch.Tensor]]:

@@ -30,14 +30,14 @@ def autocast_context(device: torch.device, amp: bool):
     return nullcontext()
 
 
-def _to_float32(obj: Any) -> Any:
+def to_float32(obj: Any) -> Any:
     """Cast floating tensors in a (nested) output dict to fp32, so the losses never run in bf16."""
     if torch.is_tensor(obj):
         return obj.float() if obj.is_floating_point() else obj
     if isinstance(obj, dict):
-        return {k: _to_float32(v) for k, v in obj.items()}
+        return {k: to_float32(v) for k, v in obj.items()}
     if isinstance(obj, list):
-        return [_to_float32(v) for v in obj]
+        return [to_float32(v) for v in obj]
     return obj
 
 
@@ -123,7 +123,7 @@ def train_one_epoch(
             inputs = {**inputs, "dn_span_labels": batch["targets"]["span_labels"]}
         with autocast_context(device, amp):
             outputs = model(**inputs)
-        losses = _criterion_or_non_finite(criterion, _to_float32(outputs), batch["targets"], epoch, step)
+        losses = _criterion_or_non_finite(criterion, to_float32(outputs), batch["targets"], epoch, step)
         logged = weighted_losses(losses, weight_dict)
         total = logged["loss_overall"]
         if not torch.isfinite(total):
@@ -165,7 +165,7 @@ def run_inference(
         batch = move_to_device(batch, device)
         with autocast_context(device, amp):
             outputs = model(**batch["inputs"])
-        outputs = _to_float32(outputs)
+        outputs = to_float32(outputs)
         rows.extend(outputs_to_submission(outputs, batch["meta"], post_cfg, clip_len))
         if criterion is not None and batch.get("targets") is not None:
             meter.update(weighted_losses(criterion(outputs, batch["targets"]), criterion.weight_dict),
