@@ -215,13 +215,21 @@ def test_debug_gives_the_traceback(world):
 def test_ctrl_c_in_training_hints_at_resume(world):
     run_dir = world["root"] / "interrupted"
     argv = _train(world, "--n_epoch", "500", "--eval_epoch_interval", "1000", "--out", str(run_dir))
+    # A suite started in the background of a non-interactive shell (CI, nohup) hands its children SIGINT ignored,
+    # and Python then installs no KeyboardInterrupt handler: give the child the terminal's default, as Ctrl-C sees it.
     proc = subprocess.Popen([sys.executable, "-m", *argv], cwd=REPO_ROOT, env=ENV, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 240
-    while not (run_dir / "model_latest.ckpt").exists() and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        deadline = time.monotonic() + 240
+        while not (run_dir / "model_latest.ckpt").exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:  # never leave a 500-epoch run behind a failed assertion
+            proc.kill()
+            proc.wait()
     assert proc.returncode == 130, err[-2000:]
     assert "Traceback" not in err
     assert err.strip().splitlines()[-1] == f"interrupted; continue with: bash scripts/train.sh --resume {run_dir}"
