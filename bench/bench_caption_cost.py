@@ -1,4 +1,5 @@
-"""Cost of each caption variant against the TR-DETR baseline, same run: parameters and training-step time.
+"""Cost of each variant (captions, or the fast recipe's pieces) against the first one, same run: parameters and
+training-step time.
 
     .venv/bin/python bench/bench_caption_cost.py [--config configs/synthetic_siblings.yaml] [--variants FILE]
         [--steps 6] [--rounds 3] [--threads 1]
@@ -8,7 +9,7 @@ flags, on the config's data (generate it first; see the config's header). A step
 real batch of the config's batch size (forward -> losses -> backward -> AdamW step), timed in CPU seconds of this
 process (``time.process_time``), so other processes on a shared machine distort it less than wall time. The
 variants are timed round-robin over ``--rounds`` rounds of ``--steps`` steps after 2 warm-up steps; the table gives
-the median step time and its ratio to the baseline's, and /proc/loadavg.
+the median step time and its ratio to the first variant's, and /proc/loadavg.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from torch.utils.data import DataLoader
 from trdetr_cap.config import apply_overrides, load_config
 from trdetr_cap.data import build_dataset, collate
 from trdetr_cap.engine.ablation import load_variants
-from trdetr_cap.engine.loop import weighted_losses
+from trdetr_cap.engine.loop import uses_denoising, weighted_losses
 from trdetr_cap.engine.schedule import build_optimizer
 from trdetr_cap.engine.train import infer_feature_dims
 from trdetr_cap.models import build_model, count_parameters
@@ -44,8 +45,11 @@ def build_variant(config: str, common: dict, flags: dict, seed: int = 0):
 
 
 def step(model, criterion, optimizer, batch) -> float:
+    inputs = batch["inputs"]
+    if uses_denoising(model):  # as the training loop: the denoising queries come from the ground-truth spans
+        inputs = {**inputs, "dn_span_labels": batch["targets"]["span_labels"]}
     start = time.process_time()
-    out = model(**batch["inputs"])
+    out = model(**inputs)
     loss = weighted_losses(criterion(out, batch["targets"]), criterion.weight_dict)["loss_overall"]
     optimizer.zero_grad()
     loss.backward()

@@ -44,7 +44,7 @@ def make_step(model, forward, criterion, cfg):
         total.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip)
         optimizer.step()
-        return float(total)
+        return total.item()
 
     return step
 
