@@ -19,13 +19,14 @@ from trdetr_cap.engine.time_to_accuracy import collect_curves, first_epoch_reach
 from trdetr_cap.engine.train import train
 from trdetr_cap.utils.io import read_jsonl
 
-RECIPE = REPO_ROOT / "configs" / "recipes" / "fast.yaml"
+RECIPES = [REPO_ROOT / "configs" / "recipes" / name for name in ("fast.yaml", "fast_captions.yaml")]
 PIECES = {"dn_groups": 2, "anchor_init": "saliency", "lr_schedule": "cosine", "warmup_epochs": 1.0,
           "head_lr_mult": 2.0}
 
 
-def test_recipe_overlay_switches_only_recipe_fields_on_any_dataset_config():
-    overlay = yaml.safe_load(RECIPE.read_text())
+@pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.name)
+def test_recipe_overlay_switches_only_recipe_fields_on_any_dataset_config(recipe):
+    overlay = yaml.safe_load(recipe.read_text())
     assert "_base_" not in overlay  # an overlay: applied after a dataset config, never replacing it
     defaults = Config().to_dict()
     recipe_fields = {"dn_groups", "dn_span_noise", "anchor_init", "lr_schedule", "warmup_epochs", "min_lr_ratio",
@@ -34,7 +35,7 @@ def test_recipe_overlay_switches_only_recipe_fields_on_any_dataset_config():
         assert set(values) <= recipe_fields, section
     for name in ("qvhighlights.yaml", "charades_sta.yaml", "tvsum.yaml", "synthetic.yaml"):
         base = load_config(REPO_ROOT / "configs" / name).to_dict()
-        cfg = load_config([REPO_ROOT / "configs" / name, RECIPE]).to_dict()  # --config NAME --config fast.yaml
+        cfg = load_config([REPO_ROOT / "configs" / name, recipe]).to_dict()  # --config NAME --config fast.yaml
         for section, values in overlay.items():
             for key, value in values.items():
                 assert cfg[section][key] == value
