@@ -33,18 +33,25 @@ def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, dict[str, A
     merged: dict[str, dict[str, Any]] = {}
     for base in [bases] if isinstance(bases, str) else bases:
         _merge(merged, _read_yaml(path.parent / base, (*seen, path)))
-    raw = upgrade_legacy(raw)
-    for section, values in raw.items():
-        if section not in SECTIONS:
-            raise ConfigError(f"{path}: unknown section {section!r} (expected one of {', '.join(SECTIONS)})")
-        if not isinstance(values, dict):
-            raise ConfigError(f"{path}: section {section!r} must be a mapping")
-        for key, value in values.items():  # checked here so that the error names this file
-            if key not in FIELDS or FIELDS[key][0] != section:
-                raise ConfigError(f"{path}: unknown field {section}.{key}")
-            check_value(value, FIELDS[key][1], FIELDS[key][2], f"{path}: {section}.{key}")
-    _merge(merged, raw)
+    _merge(merged, _checked(upgrade_legacy(raw), str(path)))  # checked here so that an error names this file
     return merged
+
+
+def _checked(data: dict[str, Any], source: str) -> dict[str, dict[str, Any]]:
+    """``{section: {field: value}}`` with every section, field and value checked (values coerced to their types);
+    errors name ``source``."""
+    out: dict[str, dict[str, Any]] = {}
+    for section, values in data.items():
+        if section not in SECTIONS:
+            raise ConfigError(f"{source}: unknown section {section!r} (expected one of {', '.join(SECTIONS)})")
+        if not isinstance(values, dict):
+            raise ConfigError(f"{source}: section {section!r} must be a mapping")
+        out[section] = {}
+        for key, value in values.items():
+            if key not in FIELDS or FIELDS[key][0] != section:
+                raise ConfigError(f"{source}: unknown field {section}.{key}")
+            out[section][key] = check_value(value, FIELDS[key][1], FIELDS[key][2], f"{source}: {section}.{key}")
+    return out
 
 
 def _merge(into: dict[str, dict[str, Any]], other: dict[str, Any]) -> None:
@@ -56,16 +63,9 @@ def from_dict(data: dict[str, Any], source: str = "<dict>") -> Config:
     """Build a Config from ``{section: {field: value}}`` (an old layout is upgraded first); unknown keys, wrong
     types and values out of range raise ``ConfigError`` naming ``source``."""
     cfg = Config()
-    for section, values in upgrade_legacy(data).items():
-        if section not in SECTIONS:
-            raise ConfigError(f"{source}: unknown section {section!r} (expected one of {', '.join(SECTIONS)})")
-        if not isinstance(values, dict):
-            raise ConfigError(f"{source}: section {section!r} must be a mapping")
-        sub = getattr(cfg, section)
+    for section, values in _checked(upgrade_legacy(data), source).items():
         for key, value in values.items():
-            if key not in FIELDS or FIELDS[key][0] != section:
-                raise ConfigError(f"{source}: unknown field {section}.{key}")
-            setattr(sub, key, check_value(value, FIELDS[key][1], FIELDS[key][2], f"{source}: {section}.{key}"))
+            setattr(getattr(cfg, section), key, value)
     return cfg
 
 
