@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader
 from trdetr_cap.config import apply_overrides, load_config
 from trdetr_cap.data import build_dataset, collate
 from trdetr_cap.engine.ablation import load_variants
-from trdetr_cap.engine.loop import uses_denoising, weighted_losses
+from trdetr_cap.engine.loop import training_inputs, uses_denoising, weighted_losses
 from trdetr_cap.engine.schedule import build_optimizer
 from trdetr_cap.engine.train import infer_feature_dims
 from trdetr_cap.models import build_model, count_parameters
@@ -45,9 +45,7 @@ def build_variant(config: str, common: dict, flags: dict, seed: int = 0):
 
 
 def step(model, criterion, optimizer, batch) -> float:
-    inputs = batch["inputs"]
-    if uses_denoising(model):  # as the training loop: the denoising queries come from the ground-truth spans
-        inputs = {**inputs, "dn_span_labels": batch["targets"]["span_labels"]}
+    inputs = training_inputs(batch, uses_denoising(model))  # what the training loop feeds the model
     start = time.process_time()
     out = model(**inputs)
     loss = weighted_losses(criterion(out, batch["targets"]), criterion.weight_dict)["loss_overall"]

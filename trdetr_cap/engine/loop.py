@@ -93,6 +93,14 @@ def uses_denoising(model: torch.nn.Module) -> bool:
     return getattr(base, "dn_groups", 0) > 0
 
 
+def training_inputs(batch: dict[str, Any], denoising: bool) -> dict[str, Any]:
+    """The model's keyword inputs for a training step: ``batch["inputs"]``, plus the ground-truth spans the
+    denoising queries are made from when ``denoising`` (``uses_denoising(model)``)."""
+    if not denoising:
+        return batch["inputs"]
+    return {**batch["inputs"], "dn_span_labels": batch["targets"]["span_labels"]}
+
+
 def train_one_epoch(
     model: torch.nn.Module,
     criterion: torch.nn.Module,
@@ -118,9 +126,7 @@ def train_one_epoch(
     denoising = uses_denoising(model)
     for step, batch in enumerate(progress_bar(loader, f"train epoch {epoch + 1}", unit="batch", disable=not progress)):
         batch = move_to_device(batch, device)
-        inputs = batch["inputs"]
-        if denoising:  # the denoising queries are made from the ground-truth spans
-            inputs = {**inputs, "dn_span_labels": batch["targets"]["span_labels"]}
+        inputs = training_inputs(batch, denoising)
         with autocast_context(device, amp):
             outputs = model(**inputs)
         losses = _criterion_or_non_finite(criterion, to_float32(outputs), batch["targets"], epoch, step)
